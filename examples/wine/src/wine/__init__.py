@@ -1,0 +1,1 @@
+"""Wine cultivar classification: an example distill project."""

@@ -1,0 +1,359 @@
+"""The Python API: run, status, load and show a project; build a pipeline from functions.
+
+Responsibilities:
+- thin functions over ``session``, ``execute.plan`` and ``execute.runner``, returning plain
+  records; nothing here prints;
+- ``Pipeline``: a graph built from imported ``@step`` functions, for notebooks, tests and
+  embedding, with a lean in-memory path when the cache is off.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from .errors import NotFoundError, StaleError, StepDefinitionError, did_you_mean
+from .execute.plan import StepPlan, plan
+from .execute.runner import RunResult, execute
+from .pipeline.project import Project
+from .pipeline.step import options_of
+from .session import Session, open_session
+
+
+def _stringify(overrides: Mapping[str, Any] | None) -> dict[str, str]:
+    import json
+
+    out: dict[str, str] = {}
+    for name, value in (overrides or {}).items():
+        out[name] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+def run(
+    targets: Sequence[str] = (),
+    *,
+    project: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    env: str | None = None,
+    force: Iterable[str] = (),
+    hooks: Iterable[object] = (),
+    command: str = "distill.run()",
+) -> RunResult:
+    """Run what is stale in a project.
+
+    Args:
+        targets: steps or outputs to bring up to date (all by default).
+        project: a folder at or below the project root.
+        params: param overrides, as ``--set`` would give them.
+        env: params overlay name.
+        force: steps to re-run whatever their cache state.
+        hooks: objects receiving run events.
+        command: what to record as the command of the run.
+
+    Raises:
+        ValidationError: the pipeline, its params or its data inputs are invalid.
+    """
+    from .runs.tracking import RegistryHook
+
+    session = open_session(
+        None if project is None else os.fspath(project), env=env, overrides=_stringify(params), targets=targets
+    )
+    try:
+        forced = {session.graph.step_for(f) for f in force}
+        tracker = RegistryHook(
+            session.registry,
+            command=command,
+            params={s: {n: v.value for n, v in p.items()} for s, p in session.params.items()},
+            environment={},
+        )
+        return execute(session, force=forced, hooks=[tracker, *hooks])
+    finally:
+        session.close()
+
+
+def status(
+    targets: Sequence[str] = (),
+    *,
+    project: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    env: str | None = None,
+    force: Iterable[str] = (),
+) -> list[StepPlan]:
+    """Every step, fresh or stale, with the reasons in words. Runs nothing, imports no user code."""
+    session = open_session(
+        None if project is None else os.fspath(project), env=env, overrides=_stringify(params), targets=targets
+    )
+    try:
+        forced = {session.graph.step_for(f) for f in force}
+        return plan(session, force=forced)
+    finally:
+        session.close()
+
+
+@dataclass(frozen=True, slots=True)
+class OutputInfo:
+    """Where an output came from (``distill show``)."""
+
+    name: str
+    step: str
+    where: str
+    fresh: bool
+    reasons: tuple[str, ...]
+    hash: str | None
+    kind: str | None
+    summary: dict[str, Any]
+    created: float | None
+    run_id: str | None
+    duration: float | None
+    key: str | None
+
+
+def show(name: str, *, project: str | os.PathLike[str] | None = None, env: str | None = None, params: Mapping[str, Any] | None = None) -> list[OutputInfo]:
+    """Provenance and summary of an output (or of every output of a step)."""
+    session = open_session(None if project is None else os.fspath(project), env=env, overrides=_stringify(params))
+    try:
+        step = session.graph.step_for(name)
+        plans = {p.step: p for p in plan(session)}
+        decl = session.graph.steps[step]
+        names = [name] if name in session.graph.provider else list(decl.outputs)
+        step_plan = plans[step]
+        entry = step_plan.entry if step_plan.state == "fresh" else session.registry.latest([step]).get(step)
+        infos = []
+        for output in names:
+            meta = entry.outputs.get(output) if entry is not None else None
+            infos.append(
+                OutputInfo(
+                    name=output,
+                    step=step,
+                    where=f"{decl.qualname} ({decl.where})",
+                    fresh=step_plan.state == "fresh",
+                    reasons=step_plan.reasons,
+                    hash=meta["hash"] if meta else None,
+                    kind=meta["kind"] if meta else None,
+                    summary=meta.get("summary", {}) if meta else {},
+                    created=entry.created if entry else None,
+                    run_id=entry.run_id if entry else None,
+                    duration=entry.duration if entry else None,
+                    key=entry.key if entry else None,
+                )
+            )
+        return infos
+    finally:
+        session.close()
+
+
+def load(
+    name: str,
+    *,
+    project: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    env: str | None = None,
+) -> Any:
+    """The cached value of output ``name``, if it is fresh.
+
+    Raises:
+        StaleError: the output's step is stale; the message says why.
+        NotFoundError: no such output.
+        StoreError: the stored object is missing or corrupted (run again to recompute it).
+
+    Example:
+        >>> model = distill.load("model", project="examples/wine")  # doctest: +SKIP
+    """
+    from .cache.serialize import deserialize
+
+    session = open_session(None if project is None else os.fspath(project), env=env, overrides=_stringify(params))
+    try:
+        if name not in session.graph.provider:
+            step_names = set(session.graph.provider)
+            raise NotFoundError(
+                f"no output named {name!r}{did_you_mean(name, step_names)}",
+                hint="`distill status` lists the steps and their outputs",
+            )
+        step = session.graph.provider[name]
+        session.graph = session.graph.subset([step])
+        plans = {p.step: p for p in plan(session)}
+        step_plan = plans[step]
+        if step_plan.state != "fresh" or step_plan.entry is None:
+            reasons = list(step_plan.reasons)
+            raise StaleError(
+                f"output {name!r} is stale: " + "; ".join(reasons),
+                reasons=reasons,
+                hint=f"run `distill run {step}` first",
+            )
+        meta = step_plan.entry.outputs[name]
+        return deserialize(meta["kind"], session.store.get(meta["hash"]))
+    finally:
+        session.close()
+
+
+# -- Pipeline: a graph of imported functions ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    name: str
+    fn: Callable[..., Any]
+    inputs: tuple[tuple[str, str], ...]
+    defaults: tuple[tuple[str, Any], ...]
+    outputs: tuple[str, ...]
+    multi: bool
+
+
+class Pipeline:
+    """A pipeline built from imported ``@step`` functions.
+
+    Example:
+        >>> pipe = Pipeline.from_module(my_steps)  # doctest: +SKIP
+        >>> pipe.run(params={"window": 14})["features"]  # doctest: +SKIP
+    """
+
+    def __init__(self, functions: Sequence[Callable[..., Any]]) -> None:
+        from .analysis.source import ParamDecl, StepDecl
+        from .errors import ValidationError
+        from .pipeline.graph import build_graph
+
+        decls = []
+        self._functions: dict[str, Callable[..., Any]] = {}
+        for fn in functions:
+            options = options_of(fn)
+            if options is None:
+                raise StepDefinitionError(
+                    f"{getattr(fn, '__qualname__', fn)!r} is not decorated with @step",
+                    hint="add @step above the def",
+                )
+            sig = inspect.signature(fn)
+            params = []
+            for p in sig.parameters.values():
+                if p.default is inspect.Parameter.empty:
+                    params.append(ParamDecl(p.name, None, "none"))
+                else:
+                    params.append(ParamDecl(p.name, None, "literal", p.default))
+            module = getattr(fn, "__module__", "?")
+            try:
+                line = inspect.getsourcelines(fn)[1]
+                file = inspect.getsourcefile(fn) or "?"
+            except (OSError, TypeError):
+                line, file = 0, "?"
+            outputs = options.outputs or (fn.__name__,)
+            decls.append(
+                StepDecl(fn.__name__, module, file, line, tuple(params), outputs, options.outputs is not None, options.retries, options.cache)
+            )
+            self._functions[fn.__name__] = fn
+        graph, problems = build_graph(decls)
+        if problems:
+            raise ValidationError(problems)
+        self.graph = graph
+        self._compiled = [
+            _Compiled(
+                name,
+                self._functions[name],
+                graph.inputs[name],
+                tuple((p.name, p.default) for p in graph.params[name] if p.default_kind != "none"),
+                decl.outputs,
+                decl.multi,
+            )
+            for name, decl in graph.steps.items()
+        ]
+        self._required = {p.name for ps in graph.params.values() for p in ps if p.default_kind == "none"}
+
+    @classmethod
+    def from_functions(cls, functions: Sequence[Callable[..., Any]]) -> Pipeline:
+        return cls(functions)
+
+    @classmethod
+    def from_module(cls, *modules: ModuleType) -> Pipeline:
+        functions = []
+        for module in modules:
+            for value in vars(module).values():
+                if callable(value) and options_of(value) is not None and getattr(value, "__module__", None) == module.__name__:
+                    functions.append(value)
+        return cls(functions)
+
+    def run(
+        self,
+        targets: Sequence[str] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        cache: bool = False,
+        store: str | os.PathLike[str] | None = None,
+    ) -> dict[str, Any]:
+        """Run the pipeline and return its outputs by name.
+
+        Args:
+            targets: outputs to return (all by default; everything is computed either way
+                when the cache is off).
+            params: values for run parameters.
+            cache: use the content-addressed store at ``store``.
+            store: the store folder, required when ``cache`` is true.
+        """
+        params = dict(params or {})
+        if cache:
+            return self._run_cached(targets, params, store)
+        missing = self._required - set(params)
+        if missing:
+            from .errors import Problem, ValidationError
+
+            raise ValidationError([Problem("missing-input", f"param {m!r} has no value") for m in sorted(missing)])
+        values: dict[str, Any] = {}
+        for c in self._compiled:
+            kwargs = {p: values[o] for p, o in c.inputs}
+            for name, default in c.defaults:
+                kwargs[name] = params.get(name, default)
+            result = c.fn(**kwargs)
+            if c.multi:
+                values.update(zip(c.outputs, result))
+            else:
+                values[c.outputs[0]] = result
+        if targets:
+            return {t: values[t] for t in targets}
+        return values
+
+    def _run_cached(self, targets: Sequence[str] | None, params: dict[str, Any], store: str | os.PathLike[str] | None) -> dict[str, Any]:
+        if store is None:
+            raise StepDefinitionError("Pipeline.run(cache=True) needs store=<folder>")
+        modules = {fn.__module__ for fn in self._functions.values()}
+        roots: list[Path] = []
+        for name in sorted(modules):
+            module = sys.modules[name]
+            file = Path(inspect.getsourcefile(module) or ".").resolve()
+            depth = name.count(".") + (1 if file.name == "__init__.py" else 0)
+            root = file.parent
+            for _ in range(depth):
+                root = root.parent
+            if root not in roots:
+                roots.append(root)
+        project = Project(roots[0], tuple(sorted(modules)), tuple(roots), Path(store).resolve(), {})
+        only = {(fn.__module__, name) for name, fn in self._functions.items()}
+        session = open_session(project=project, overrides=_stringify(params), only=only)
+        session._functions.update(self._functions)
+        try:
+            result = execute(session)
+        finally:
+            session.close()
+        failed = [r for r in result.steps.values() if r.status == "failed"]
+        if failed:
+            raise RuntimeError(f"step {failed[0].step} failed:\n{failed[0].error}")
+        from .execute.runner import _Run  # noqa: F401  (values are reloaded below)
+
+        wanted = list(targets) if targets else list(session.graph.provider)
+        out = {}
+        for name in wanted:
+            out[name] = load_from_session(session, name)
+        return out
+
+
+def load_from_session(session: Session, name: str) -> Any:
+    from .cache.serialize import deserialize
+
+    step = session.graph.provider[name]
+    entry = session.registry.latest([step]).get(step)
+    if entry is None:
+        raise NotFoundError(f"no cached value for {name!r}")
+    meta = entry.outputs[name]
+    return deserialize(meta["kind"], session.store.get(meta["hash"]))

@@ -1,0 +1,1 @@
+"""Fingerprints, keys, serializers and the content-addressed object store."""

@@ -1,0 +1,267 @@
+"""Fingerprints: what a step's result depends on besides its inputs.
+
+Responsibilities:
+- ``CodeIndex.closure(step)``: every project function, class, constant and module-level
+  statement a step reaches, transitively, across modules, with its normalised-AST hash; and
+  the top-level packages outside the project that this code imports;
+- ``EnvIndex.versions(packages)``: the installed distribution and version of each package,
+  memoised by the stats of the ``sys.path`` folders (``pip install`` changes them);
+- ``hash_data(path)``: content hash of a data file or folder, memoised by file stat, so a
+  touched but unchanged file costs one re-hash and never a re-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..analysis.source import ModuleInfo, StepDecl
+from ..pipeline.sources import Sources
+from .state import State, stat_key, trusted
+
+# Packages whose versions are not part of keys: distill itself (upgrading the runner must not
+# re-run a project) and the standard library (covered by the Python version).
+IGNORED = frozenset({"distill", "__future__", "builtins"})
+
+
+@dataclass(frozen=True, slots=True)
+class CodeItem:
+    """A piece of project code a step reaches."""
+
+    qualname: str
+    kind: str
+    hash: str
+
+
+class CodeIndex:
+    """Resolves names across the project's modules, reading only source records."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self._resolved: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+
+    def _module(self, name: str) -> ModuleInfo | None:
+        return self.sources.module(name)
+
+    def _resolve(self, module: str, name: str, depth: int = 0) -> tuple[tuple[str, ...], ...]:
+        """What ``name`` means inside ``module``: items ``("def", mod, name)``,
+        ``("module", mod)`` or ``("ext", package)``; empty for builtins and locals."""
+        memo = (module, name)
+        if memo in self._resolved:
+            return self._resolved[memo]
+        found: tuple[tuple[str, ...], ...] = ()
+        info = self._module(module)
+        if info is not None and depth < 20:
+            if name in info.defs:
+                found = (("def", module, name),)
+            elif name in info.imports:
+                ref = info.imports[name]
+                if ref.attr is None:
+                    found = (
+                        (("module", ref.module),)
+                        if self._module(ref.module) is not None
+                        else (("ext", ref.module.split(".")[0]),)
+                    )
+                elif self._module(ref.module) is not None:
+                    found = self._resolve(ref.module, ref.attr, depth + 1)
+                    if not found and self._module(f"{ref.module}.{ref.attr}") is not None:
+                        found = (("module", f"{ref.module}.{ref.attr}"),)
+                else:
+                    found = (("ext", ref.module.split(".")[0]),)
+            else:
+                for star in info.star_imports:
+                    if self._module(star) is not None:
+                        found = self._resolve(star, name, depth + 1)
+                        if found:
+                            break
+        self._resolved[memo] = found
+        return found
+
+    def _chain(self, module: str, chain: str) -> tuple[str, ...] | None:
+        """Resolve ``lib.clean`` where ``lib`` is a project module, to the item it names."""
+        parts = chain.split(".")
+        base = self._resolve(module, parts[0])
+        if len(base) != 1 or base[0][0] != "module":
+            return None
+        current = base[0][1]
+        for attr in parts[1:]:
+            info = self._module(current)
+            if info is None:
+                return None
+            if attr in info.defs:
+                return ("def", current, attr)
+            if attr in info.imports:
+                resolved = self._resolve(current, attr)
+                return resolved[0] if len(resolved) == 1 else None
+            sub = f"{current}.{attr}"
+            if self._module(sub) is None:
+                return None
+            current = sub
+        return ("module", current)
+
+    def closure(self, step: StepDecl) -> tuple[dict[str, tuple[str, str]], set[str]]:
+        """Project code and external packages a step reaches.
+
+        Returns:
+            ``{qualname: (kind, hash)}`` for every project definition reached (the step
+            included) and the set of external top-level packages imported along the way.
+        """
+        code: dict[str, tuple[str, str]] = {}
+        packages: set[str] = set()
+        seen: set[tuple[str, ...]] = set()
+        stack: list[tuple[str, ...]] = [("def", step.module, step.name)]
+        while stack:
+            item = stack.pop()
+            if item in seen:
+                continue
+            seen.add(item)
+            kind = item[0]
+            if kind == "ext":
+                packages.add(item[1])
+                continue
+            if kind == "module":
+                info = self._module(item[1])
+                if info is None:
+                    continue
+                stack.extend(("def", item[1], n) for n in info.defs)
+                stack.append(("side", item[1]))
+                continue
+            module = item[1]
+            info = self._module(module)
+            if info is None:
+                continue
+            if kind == "side":
+                if info.side_effects:
+                    code[f"{module} (module-level statements)"] = ("statements", info.side_effects)
+                for star in info.star_imports:
+                    if self._module(star) is None:
+                        packages.add(star.split(".")[0])
+                continue
+            definition = info.defs.get(item[2])
+            if definition is None:
+                continue
+            code[f"{module}.{definition.name}"] = (definition.kind, definition.hash)
+            stack.append(("side", module))
+            chained: set[str] = set()
+            for chain in definition.chains:
+                target = self._chain(module, chain)
+                if target is not None:
+                    stack.append(target)
+                    chained.add(chain.split(".")[0])
+            for name in definition.names:
+                for resolved in self._resolve(module, name):
+                    if resolved[0] == "module" and name in chained:
+                        continue
+                    stack.append(resolved)
+        return code, packages
+
+
+ENV_TABLE = "env"
+
+
+class EnvIndex:
+    """Installed distribution versions by top-level import name."""
+
+    def __init__(self, state: State, project_packages: Iterable[str] = ()) -> None:
+        self.state = state
+        self.project_packages = set(project_packages)
+        self._map: dict[str, tuple[tuple[str, str], ...]] | None = None
+
+    def _signature(self) -> tuple[tuple[str, int], ...]:
+        sig = []
+        for entry in sys.path:
+            try:
+                sig.append((entry, os.stat(entry or ".").st_mtime_ns))
+            except OSError:
+                continue
+        return tuple(sig)
+
+    def _mapping(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        if self._map is not None:
+            return self._map
+        table = self.state.table(ENV_TABLE)
+        signature = self._signature()
+        if table.get("signature") == signature:
+            self._map = table["map"]
+            return self._map
+        from importlib import metadata
+
+        versions: dict[str, str] = {}
+        mapping: dict[str, tuple[tuple[str, str], ...]] = {}
+        for top, dists in metadata.packages_distributions().items():
+            pairs = []
+            for dist in sorted(set(dists)):
+                if dist not in versions:
+                    try:
+                        versions[dist] = metadata.version(dist)
+                    except metadata.PackageNotFoundError:
+                        versions[dist] = "unknown"
+                pairs.append((dist, versions[dist]))
+            mapping[top] = tuple(pairs)
+        self.state.put(ENV_TABLE, "signature", signature)
+        self.state.put(ENV_TABLE, "map", mapping)
+        self._map = mapping
+        return mapping
+
+    def versions(self, packages: Iterable[str]) -> dict[str, str]:
+        """``{distribution: version}`` for the given top-level packages, plus ``python``."""
+        out = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
+        wanted = [
+            p
+            for p in packages
+            if p not in IGNORED and p not in sys.stdlib_module_names and p not in self.project_packages
+        ]
+        if not wanted:
+            return out
+        mapping = self._mapping()
+        for package in wanted:
+            pairs = mapping.get(package)
+            if pairs:
+                for dist, version in pairs:
+                    out[dist] = version
+            else:
+                out[package] = "not installed"
+        return out
+
+
+DATA_TABLE = "data"
+
+
+def _file_hash(path: str, state: State) -> str:
+    table = state.table(DATA_TABLE)
+    st = os.stat(path)
+    entry = table.get(path)
+    if entry is not None and trusted(st, entry[0], entry[1]):
+        return entry[2]  # type: ignore[no-any-return]
+    recorded = time.time_ns()
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    state.put(DATA_TABLE, path, (stat_key(st), recorded, digest))
+    return digest
+
+
+def hash_data(path: str, state: State) -> str | None:
+    """Content hash of a file, or of a folder (its relative file names and contents).
+
+    Returns:
+        The hash, or ``None`` if nothing exists at ``path``.
+    """
+    if os.path.isfile(path):
+        return _file_hash(path, state)
+    if os.path.isdir(path):
+        h = hashlib.blake2b(digest_size=20)
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(folder, name)
+                rel = os.path.relpath(full, path).replace(os.sep, "/")
+                h.update(f"{rel}\0{_file_hash(full, state)}\n".encode())
+        return "dir:" + h.hexdigest()
+    return None

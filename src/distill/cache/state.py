@@ -1,0 +1,86 @@
+"""Small memo tables that make planning fast, kept in one file under the store.
+
+Responsibilities:
+- load and save ``state.pickle``: parsed module records by file stat, content hashes of data
+  files by file stat, installed distribution versions by ``sys.path`` folder stats, and
+  validated param values;
+- ``trust(stat, recorded_ns)``: whether a memo made from a file can be reused.
+
+Every entry is checked against the file it came from before use, so a stale or foreign
+state file can only cost time, never give a wrong answer. Entries whose file changed within
+``RACY_NS`` of being read are not trusted (a same-size edit within the clock's resolution
+would otherwise go unseen).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+RACY_NS = 2_000_000_000
+
+
+@dataclass(slots=True)
+class State:
+    path: Path
+    tables: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    dirty: bool = False
+
+    def table(self, name: str) -> dict[Any, Any]:
+        return self.tables.setdefault(name, {})
+
+    def put(self, table: str, key: Any, value: Any) -> None:
+        self.table(table)[key] = value
+        self.dirty = True
+
+    def save(self) -> None:
+        """Write the state atomically if anything changed; losing it only costs time."""
+        if not self.dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump((VERSION, self.tables), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with _suppress():
+                os.unlink(tmp)
+            raise
+        self.dirty = False
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def load_state(store: Path) -> State:
+    path = store / "state.pickle"
+    try:
+        with open(path, "rb") as handle:
+            version, tables = pickle.load(handle)
+        if version == VERSION and isinstance(tables, dict):
+            return State(path, tables)
+    except FileNotFoundError:
+        pass
+    except Exception:  # noqa: BLE001 - a damaged memo file is rebuilt, it holds no results
+        pass
+    return State(path)
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def trusted(st: os.stat_result, entry_stat: tuple[int, int, int], recorded_ns: int) -> bool:
+    """Whether a memo recorded at ``recorded_ns`` for a file with ``entry_stat`` still holds."""
+    return stat_key(st) == entry_stat and st.st_mtime_ns < recorded_ns - RACY_NS

@@ -1,0 +1,217 @@
+"""``distill`` commands.
+
+Wiring (click) and thin commands; logic lives in ``distill.api``. Imports inside command
+bodies keep ``distill --help`` instant. Exit codes: 0 success, 1 a step failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+project_option = click.option(
+    "-C", "--project", "project", default=None, metavar="DIR", help="Project folder (default: the current one)."
+)
+set_option = click.option("--set", "overrides", multiple=True, metavar="K=V", help="Override a param (repeatable).")
+env_option = click.option("--env", default=None, metavar="NAME", help="Overlay params.NAME.yaml on params.yaml.")
+
+
+def _fail(exc: Exception) -> None:
+    from ..errors import DistillError
+
+    if isinstance(exc, DistillError):
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    raise exc
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="distill", message="distill %(version)s")
+def cli() -> None:
+    """distill: notebooks into tested, cached, reproducible pipelines.
+
+    \b
+    distill run       run what is stale, reuse what is cached
+    distill status    every step fresh or stale, and why
+    distill show      where an output came from, and what it holds
+    """
+
+
+class _Progress:
+    """Prints one line per step that runs or fails, and a summary."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.cached = 0
+        self.quiet = quiet
+        self.failures: list[tuple[str, str]] = []
+        self.start = time.perf_counter()
+
+    def on_step_end(self, *, step: str, status: str, cached: bool, duration: float, attempts: int, error: str | None) -> None:
+        self.done += 1
+        if cached:
+            self.cached += 1
+            return
+        if self.quiet and status == "ran":
+            return
+        mark = {"ran": "✓", "failed": "✗", "skipped": "-"}.get(status, "?")
+        extra = f"  (attempts: {attempts})" if attempts > 1 else ""
+        line = f"[{self.done}/{self.total}] {mark} {step} {status} in {duration:.2f}s{extra}"
+        if status == "skipped":
+            line = f"[{self.done}/{self.total}] {mark} {step} skipped: {error}"
+        click.echo(line, err=True)
+        if status == "failed" and error:
+            self.failures.append((step, error))
+
+    def on_warning(self, *, step: str | None, message: str) -> None:
+        click.echo(f"warning: {step + ': ' if step else ''}{message}", err=True)
+
+
+def _print_plans(plans: list[Any]) -> None:
+    stale = [p for p in plans if p.state == "stale"]
+    width = max((len(p.step) for p in plans), default=4)
+    for p in plans:
+        if p.state == "fresh":
+            click.echo(f"  {p.step:<{width}}  fresh")
+        else:
+            click.echo(f"  {p.step:<{width}}  stale: {p.reasons[0]}")
+            for reason in p.reasons[1:]:
+                click.echo(f"  {'':<{width}}         {reason}")
+    click.echo(f"{len(plans) - len(stale)} fresh, {len(stale)} stale")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@project_option
+@set_option
+@env_option
+@click.option("--force", multiple=True, metavar="STEP", help="Re-run STEP even if cached (repeatable).")
+@click.option("--explain", is_flag=True, help="Print why each step is stale before running.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
+def run(targets: tuple[str, ...], project: str | None, overrides: tuple[str, ...], env: str | None, force: tuple[str, ...], explain: bool, quiet: bool) -> None:
+    """Run the pipeline (or TARGETS and what they need), reusing cached results."""
+    from ..api import status as plan_status
+    from ..execute.runner import execute
+    from ..pipeline.params import parse_set
+    from ..runs.tracking import RegistryHook
+    from ..session import open_session
+
+    try:
+        sets = parse_set(list(overrides))
+        if explain:
+            _print_plans(plan_status(targets, project=project, params=sets, env=env, force=force))
+        session = open_session(project, env=env, overrides=sets, targets=targets)
+    except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
+        _fail(exc)
+        return
+    try:
+        forced = {session.graph.step_for(f) for f in force}
+        progress = _Progress(len(session.graph.steps), quiet)
+        tracker = RegistryHook(
+            session.registry,
+            command="distill run " + " ".join(sys.argv[2:]),
+            params={s: {n: v.value for n, v in p.items()} for s, p in session.params.items()},
+            environment={},
+        )
+        result = execute(session, force=forced, hooks=[tracker, progress])
+    except Exception as exc:  # noqa: BLE001
+        session.close()
+        _fail(exc)
+        return
+    session.close()
+    counts = result.counts()
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    click.echo(f"run {result.run_id}: {summary} in {result.duration:.2f}s", err=True)
+    if not result.ok:
+        for step, error in progress.failures:
+            click.echo(f"\nstep {step} failed:\n{error.rstrip()}", err=True)
+        failed = [s for s, r in result.steps.items() if r.status == "failed"]
+        click.echo(
+            f"\nError: {len(failed)} step(s) failed: {', '.join(failed)}; finished steps are cached.\n"
+            "  hint: fix the step and run `distill run` again: only the failed steps and what "
+            "depends on them will run.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@project_option
+@set_option
+@env_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {step, state, reasons}.")
+def status(targets: tuple[str, ...], project: str | None, overrides: tuple[str, ...], env: str | None, as_json: bool) -> None:
+    """Every step fresh or stale, and for each stale step why. Runs nothing."""
+    from ..api import status as plan_status
+    from ..pipeline.params import parse_set
+
+    try:
+        plans = plan_status(targets, project=project, params=parse_set(list(overrides)), env=env)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps([p.as_json() for p in plans], indent=2, ensure_ascii=False))
+    else:
+        _print_plans(plans)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("name")
+@project_option
+@set_option
+@env_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(name: str, project: str | None, overrides: tuple[str, ...], env: str | None, as_json: bool) -> None:
+    """Where output NAME came from, and a summary of what it holds."""
+    from ..api import show as show_api
+    from ..pipeline.params import parse_set
+
+    try:
+        infos = show_api(name, project=project, params=parse_set(list(overrides)), env=env)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps([asdict(i) for i in infos], indent=2, default=str))
+        return
+    for info in infos:
+        click.echo(f"{info.name}")
+        click.echo(f"  step:     {info.step}  ({info.where})")
+        click.echo(f"  state:    {'fresh' if info.fresh else 'stale: ' + '; '.join(info.reasons)}")
+        if info.hash is None:
+            click.echo("  value:    never computed; run `distill run " + info.step + "`")
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.created)) if info.created else "?"
+        click.echo(f"  computed: {when} by run {info.run_id} in {info.duration or 0:.2f}s")
+        click.echo(f"  stored:   {info.kind} object {info.hash[:16]}…, {info.summary.get('bytes', '?')} bytes")
+        summary = info.summary
+        click.echo(f"  type:     {summary.get('type', '?')}")
+        if "rows" in summary:
+            click.echo(f"  shape:    {summary['rows']} rows × {summary['columns']} columns")
+            cols = ", ".join(f"{c}: {summary.get('dtypes', {}).get(c, '?')}" for c in summary.get("column_names", [])[:12])
+            click.echo(f"  columns:  {cols}{' …' if summary.get('columns', 0) > 12 else ''}")
+        elif "shape" in summary:
+            click.echo(f"  shape:    {tuple(summary['shape'])}  dtype: {summary.get('dtype', '?')}")
+        if "value" in summary:
+            click.echo(f"  value:    {summary['value']!r}")
+        elif "length" in summary:
+            click.echo(f"  length:   {summary['length']}")
+
+
+def main() -> None:
+    cli(prog_name="distill")
+
+
+if __name__ == "__main__":
+    main()

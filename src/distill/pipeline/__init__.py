@@ -1,0 +1,1 @@
+"""Pipelines: the ``@step`` decorator, projects, the graph and its params."""

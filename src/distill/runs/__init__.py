@@ -1,0 +1,1 @@
+"""The run registry: runs, step runs, the cache index."""

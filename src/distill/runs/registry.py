@@ -1,0 +1,219 @@
+"""The registry: the cache index and the history of runs, in one SQLite file.
+
+Responsibilities:
+- the cache index: ``key → (step, components, outputs)``, and the latest key of each step,
+  which is what ``distill status`` compares against to explain why a step is stale;
+- runs and step runs: status, attempts, timings, cache hits, keys, errors, params and the
+  environment of each run;
+- one connection per thread, parameterised queries, schema created on open.
+
+Writes for a step are one transaction, made when the step finishes: a crash loses at most
+the step that was running, never leaves a half-written record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    step TEXT NOT NULL,
+    components TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    run_id TEXT,
+    created REAL NOT NULL,
+    duration REAL
+);
+CREATE TABLE IF NOT EXISTS latest (
+    step TEXT PRIMARY KEY,
+    key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL,
+    command TEXT,
+    params TEXT,
+    environment TEXT
+);
+CREATE TABLE IF NOT EXISTS step_runs (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cached INTEGER NOT NULL,
+    key TEXT,
+    attempts INTEGER NOT NULL,
+    started REAL,
+    duration REAL,
+    error TEXT,
+    PRIMARY KEY (run_id, step)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One cached result of a step.
+
+    Attributes:
+        key: the cache key.
+        step: the step.
+        components: what the key was made of (code, env, params, data, inputs), as JSON data.
+        outputs: output name → ``{"hash", "kind", "summary", "extras"}``.
+        run_id: the run that computed it.
+        created: when (Unix time).
+        duration: how long the step took, in seconds.
+    """
+
+    key: str
+    step: str
+    components: dict[str, Any]
+    outputs: dict[str, dict[str, Any]]
+    run_id: str | None
+    created: float
+    duration: float | None
+
+
+class Registry:
+    """The SQLite file ``index.db`` of a store."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / "index.db"
+        self._local = threading.local()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- cache index -------------------------------------------------------------------
+
+    def entries(self, keys: Iterable[str]) -> dict[str, CacheEntry]:
+        keys = list(keys)
+        found: dict[str, CacheEntry] = {}
+        if not keys or not self.exists():
+            return found
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT key, step, components, outputs, run_id, created, duration FROM cache "
+                f"WHERE key IN ({marks})",
+                chunk,
+            ).fetchall()
+            for row in rows:
+                found[row[0]] = _entry(row)
+        return found
+
+    def latest(self, steps: Iterable[str] | None = None) -> dict[str, CacheEntry]:
+        """The most recent cache entry of each step (what status compares against)."""
+        if not self.exists():
+            return {}
+        rows = self.db.execute(
+            "SELECT c.key, c.step, c.components, c.outputs, c.run_id, c.created, c.duration "
+            "FROM latest l JOIN cache c ON c.key = l.key"
+        ).fetchall()
+        wanted = set(steps) if steps is not None else None
+        return {r[1]: _entry(r) for r in rows if wanted is None or r[1] in wanted}
+
+    def record_result(self, entry: CacheEntry) -> None:
+        db = self.db
+        with _transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.key,
+                    entry.step,
+                    json.dumps(entry.components, sort_keys=True),
+                    json.dumps(entry.outputs, sort_keys=True),
+                    entry.run_id,
+                    entry.created,
+                    entry.duration,
+                ),
+            )
+            db.execute("INSERT OR REPLACE INTO latest VALUES (?, ?)", (entry.step, entry.key))
+
+    def mark_latest(self, pairs: Iterable[tuple[str, str]]) -> None:
+        db = self.db
+        with _transaction(db):
+            db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?)", list(pairs))
+
+    def forget(self, key: str) -> None:
+        """Drop a cache entry whose objects are lost, so it is recomputed."""
+        db = self.db
+        with _transaction(db):
+            db.execute("DELETE FROM cache WHERE key = ?", (key,))
+            db.execute("DELETE FROM latest WHERE key = ?", (key,))
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, *, command: str, params: dict[str, Any], environment: dict[str, str]) -> None:
+        db = self.db
+        with _transaction(db):
+            db.execute(
+                "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?)",
+                (run_id, time.time(), command, json.dumps(params, sort_keys=True), json.dumps(environment, sort_keys=True)),
+            )
+
+    def end_run(self, run_id: str, status: str, step_runs: list[tuple[Any, ...]]) -> None:
+        db = self.db
+        with _transaction(db):
+            db.executemany("INSERT OR REPLACE INTO step_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", step_runs)
+            db.execute("UPDATE runs SET ended = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT run_id, started, ended, status, command, params FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("run_id", "started", "ended", "status", "command", "params"), row))
+
+    def step_runs(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT step, status, cached, key, attempts, started, duration, error FROM step_runs "
+            "WHERE run_id = ? ORDER BY started",
+            (run_id,),
+        ).fetchall()
+        names = ("step", "status", "cached", "key", "attempts", "started", "duration", "error")
+        return [dict(zip(names, r)) for r in rows]
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def _entry(row: tuple[Any, ...]) -> CacheEntry:
+    return CacheEntry(row[0], row[1], json.loads(row[2]), json.loads(row[3]), row[4], row[5], row[6])

@@ -1,0 +1,38 @@
+"""The hook that writes each run and its step runs to the registry."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .registry import Registry
+
+
+class RegistryHook:
+    """Records a run: its params and environment at start, every step's outcome at end."""
+
+    def __init__(self, registry: Registry, *, command: str, params: dict[str, Any], environment: dict[str, str]) -> None:
+        self.registry = registry
+        self.command = command
+        self.params = params
+        self.environment = environment
+        self.rows: list[tuple[Any, ...]] = []
+        self.started: dict[str, float] = {}
+        self.run_id = ""
+
+    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str]) -> None:
+        self.run_id = run_id
+        self.registry.start_run(run_id, command=self.command, params=self.params, environment=self.environment)
+
+    def on_step_start(self, *, step: str, attempt: int) -> None:
+        self.started.setdefault(step, time.time())
+
+    def on_step_end(
+        self, *, step: str, status: str, cached: bool, duration: float, attempts: int, error: str | None
+    ) -> None:
+        self.rows.append(
+            (self.run_id, step, status, int(cached), None, attempts, self.started.get(step, time.time()), duration, error)
+        )
+
+    def on_run_end(self, *, run_id: str, status: str, duration: float) -> None:
+        self.registry.end_run(run_id, status, self.rows)
