@@ -10,7 +10,9 @@ Responsibilities (the coordinator that wires the pure parts together):
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ class StaticParts:
     env: dict[str, str]
     params: dict[str, Any]
     data: dict[str, tuple[str, str]]
+    digest: str  # of everything above, with the step's name and outputs
 
 
 @dataclass
@@ -57,18 +60,28 @@ class Session:
         parts = self._static.get(step)
         if parts is None:
             decl = self.graph.steps[step]
-            code, packages = self.code_index.closure(decl)
+            code, packages, code_digest = self.code_index.closure_digest(decl)
             values = self.params[step]
-            parts = StaticParts(
-                code=code,
-                env=self.env_index.versions(packages),
-                params={n: v.value for n, v in values.items()},
-                data={
-                    n: (v.value, self.data_hashes[v.absolute])
-                    for n, v in values.items()
-                    if v.is_path and v.absolute is not None
-                },
+            env = self.env_index.versions(packages)
+            params = {n: v.value for n, v in values.items()}
+            data = {
+                n: (v.value, self.data_hashes[v.absolute])
+                for n, v in values.items()
+                if v.is_path and v.absolute is not None
+            }
+            # NB: a plain joined string, not JSON of a nested dict: this runs for every step of
+            #     every no-op run. Values that are not simple strings go through JSON.
+            head = "\0".join(
+                (
+                    step,
+                    ",".join(decl.outputs),
+                    ";".join(f"{k}={v}" for k, v in sorted(env.items())),
+                    json.dumps(params, sort_keys=True, default=str) if params else "",
+                    ";".join(f"{k}={v[0]}:{v[1]}" for k, v in sorted(data.items())),
+                )
             )
+            digest = hashlib.blake2b(f"{code_digest}\0{head}".encode(), digest_size=20).hexdigest()
+            parts = StaticParts(code, env, params, data, digest)
             self._static[step] = parts
         return parts
 
@@ -89,6 +102,7 @@ class Session:
         return fn
 
     def close(self) -> None:
+        self.code_index.save_memo()
         self.state.save()
         self.registry.close()
 

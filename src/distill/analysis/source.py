@@ -26,6 +26,12 @@ DefKind = Literal["function", "class", "constant", "statement"]
 DefaultKind = Literal["none", "literal", "path", "unresolved"]
 
 
+def _fast_reduce(self: object) -> tuple[object, tuple[object, ...]]:
+    # Records are memoised in the state file; rebuilding through __init__ from a tuple is
+    # several times quicker to unpickle than the dataclass default (__setstate__ per field).
+    return (type(self), tuple(getattr(self, f) for f in self.__dataclass_fields__))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
 class ImportRef:
     """What a module-level name was imported as: ``module`` and, for ``from`` imports, ``attr``."""
@@ -53,6 +59,7 @@ class Definition:
     names: frozenset[str]
     chains: frozenset[str]
     line: int
+    local_imports: tuple[ImportRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,11 @@ class ModuleInfo:
     side_effects: str = ""
     steps: tuple[StepDecl, ...] = ()
     problems: tuple[Problem, ...] = ()
+    source_hash: str = ""
+
+
+for _record in (ImportRef, Definition, ParamDecl, StepDecl, ModuleInfo):
+    _record.__reduce__ = _fast_reduce  # type: ignore[method-assign,assignment]
 
 
 def digest(text: str | bytes) -> str:
@@ -187,6 +199,42 @@ def _names_and_chains(node: ast.AST) -> tuple[frozenset[str], frozenset[str]]:
                 parts.append(base.id)
                 chains.add(".".join(reversed(parts)))
     return frozenset(names), frozenset(chains)
+
+
+def _function_locals(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
+    """Names local to a function: its parameters and every name it assigns.
+
+    NB: in Python a name assigned anywhere in a function is local everywhere in it, so
+        def f(df): df = df.dropna(); return df   # `df` never refers to a global
+    Nested functions are not looked into: their names stay as (over-approximated) refs.
+    """
+    args = node.args
+    local = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    if args.vararg:
+        local.add(args.vararg.arg)
+    if args.kwarg:
+        local.add(args.kwarg.arg)
+    declared_global: set[str] = set()
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            local.add(sub.name)
+            stack.extend(sub.decorator_list)
+            continue
+        if isinstance(sub, ast.Lambda):
+            continue
+        if isinstance(sub, (ast.Global, ast.Nonlocal)):
+            declared_global.update(sub.names)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            local.add(sub.id)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            for alias in sub.names:
+                local.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            local.add(sub.name)
+        stack.extend(ast.iter_child_nodes(sub))
+    return frozenset(local - declared_global)
 
 
 def _bound_names(stmt: ast.stmt) -> list[str]:
@@ -425,7 +473,7 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
             f"{path}:{exc.lineno or 0}",
             "fix the syntax error; distill reads the pipeline from source",
         )
-        return ModuleInfo(module, path, is_package, problems=(problem,))
+        return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
     _DocstringStripper().visit(tree)
 
     aliases = _StepAliases()
@@ -502,11 +550,30 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
         all_chains: set[str] = set()
         for _, _, node, _ in entries:
             found_names, found_chains = _names_and_chains(node)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                local = _function_locals(node)
+                found_names = found_names - local
+                found_chains = frozenset(c for c in found_chains if c.split(".")[0] not in local)
             all_names |= found_names
             all_chains |= found_chains
         all_names.discard(name) if kind in ("function", "class") else None
+        local_imports: list[ImportRef] = []
+        for _, _, node, _ in entries:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Import):
+                        local_imports.extend(ImportRef(a.name) for a in sub.names)
+                    elif isinstance(sub, ast.ImportFrom):
+                        base = _resolve_relative(module, is_package, sub.level, sub.module)
+                        local_imports.extend(ImportRef(base, a.name) for a in sub.names if a.name != "*")
         defs[name] = Definition(
-            name, kind, code, frozenset(all_names), frozenset(all_chains), entries[0][3]
+            name,
+            kind,
+            code,
+            frozenset(all_names),
+            frozenset(all_chains),
+            entries[0][3],
+            tuple(local_imports),
         )
 
     seen: dict[str, StepDecl] = {}
@@ -533,4 +600,5 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
         side_effects=digest("".join(side_effects)) if side_effects else "",
         steps=tuple(seen.values()),
         problems=tuple(problems),
+        source_hash=digest(source),
     )

@@ -26,6 +26,7 @@ from .state import State, stat_key, trusted
 # Packages whose versions are not part of keys: distill itself (upgrading the runner must not
 # re-run a project) and the standard library (covered by the Python version).
 IGNORED = frozenset({"distill", "__future__", "builtins"})
+CLOSURES = "closures"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,44 @@ class CodeIndex:
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
         self._resolved: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+        # Every module consulted, with its source hash (None: not a project module). When
+        # all of them are unchanged, every closure computed from them is unchanged too.
+        self.consulted: dict[str, str | None] = {}
+        self._memo: dict[str, tuple[dict[str, tuple[str, str]], frozenset[str], str]] = {}
+        self._load_memo()
 
     def _module(self, name: str) -> ModuleInfo | None:
-        return self.sources.module(name)
+        info = self.sources.module(name)
+        if name not in self.consulted:
+            self.consulted[name] = info.source_hash if info is not None else None
+        return info
+
+    def _load_memo(self) -> None:
+        saved = self.sources.state.table(CLOSURES).get("memo")
+        if saved is None:
+            return
+        modules, closures = saved
+        for name, source_hash in modules.items():
+            info = self.sources.module(name)
+            if (info.source_hash if info is not None else None) != source_hash:
+                return
+        self.consulted.update(modules)
+        self._memo = dict(closures)
+
+    def save_memo(self) -> None:
+        saved = self.sources.state.table(CLOSURES).get("memo")
+        if saved is None or saved[0] != self.consulted or saved[1] != self._memo:
+            self.sources.state.put(CLOSURES, "memo", (dict(self.consulted), dict(self._memo)))
+
+    def closure_digest(self, step: StepDecl) -> tuple[dict[str, tuple[str, str]], frozenset[str], str]:
+        """``closure(step)`` plus the digest of its code items, memoised across runs."""
+        memo = self._memo.get(step.qualname)
+        if memo is None:
+            code, packages = self.closure(step)
+            text = "\n".join(f"{k}\0{v[0]}\0{v[1]}" for k, v in sorted(code.items()))
+            memo = (code, frozenset(packages), hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+            self._memo[step.qualname] = memo
+        return memo
 
     def _resolve(self, module: str, name: str, depth: int = 0) -> tuple[tuple[str, ...], ...]:
         """What ``name`` means inside ``module``: items ``("def", mod, name)``,
@@ -146,6 +182,15 @@ class CodeIndex:
                 continue
             code[f"{module}.{definition.name}"] = (definition.kind, definition.hash)
             stack.append(("side", module))
+            for ref in definition.local_imports:
+                if self._module(ref.module) is None:
+                    packages.add(ref.module.split(".")[0])
+                elif ref.attr is None:
+                    stack.append(("module", ref.module))
+                else:
+                    stack.extend(self._resolve(ref.module, ref.attr))
+                    if self._module(f"{ref.module}.{ref.attr}") is not None:
+                        stack.append(("module", f"{ref.module}.{ref.attr}"))
             chained: set[str] = set()
             for chain in definition.chains:
                 target = self._chain(module, chain)
@@ -170,6 +215,7 @@ class EnvIndex:
         self.state = state
         self.project_packages = set(project_packages)
         self._map: dict[str, tuple[tuple[str, str], ...]] | None = None
+        self._versions: dict[frozenset[str], dict[str, str]] = {}
 
     def _signature(self) -> tuple[tuple[str, int], ...]:
         sig = []
@@ -207,8 +253,14 @@ class EnvIndex:
         self._map = mapping
         return mapping
 
-    def versions(self, packages: Iterable[str]) -> dict[str, str]:
+    def versions(self, packages: frozenset[str]) -> dict[str, str]:
         """``{distribution: version}`` for the given top-level packages, plus ``python``."""
+        memo = self._versions.get(packages)
+        if memo is None:
+            memo = self._versions[packages] = self._compute(packages)
+        return memo
+
+    def _compute(self, packages: Iterable[str]) -> dict[str, str]:
         out = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
         wanted = [
             p

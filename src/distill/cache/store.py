@@ -26,23 +26,27 @@ class ObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root) / "objects"
+        self._prefix = str(self.root) + os.sep
         self._tmp = self.root / "tmp"
         self._made: set[str] = set()
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
 
+    def _fspath(self, digest: str) -> str:
+        return f"{self._prefix}{digest[:2]}{os.sep}{digest[2:]}"
+
     def has(self, digest: str, size: int | None = None) -> bool:
         try:
-            st = os.stat(self.path(digest))
+            st = os.stat(self._fspath(digest))
         except FileNotFoundError:
             return False
         return size is None or st.st_size == size
 
     def put(self, data: bytes) -> str:
         digest = content_hash(data)
-        final = self.path(digest)
-        if final.exists():
+        final = self._fspath(digest)
+        if os.path.exists(final):
             return digest
         prefix = digest[:2]
         if prefix not in self._made:

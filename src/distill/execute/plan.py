@@ -59,8 +59,9 @@ def components(step: str, outputs: Iterable[str], static: StaticParts, inputs: M
     }
 
 
-def key_of(parts: Mapping[str, Any]) -> str:
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+def key_of(static: StaticParts, inputs: Mapping[str, str]) -> str:
+    """The cache key: the digest of the static parts and the upstream content hashes."""
+    text = static.digest + "".join(f"\0{k}={v}" for k, v in sorted(inputs.items()))
     return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
@@ -152,8 +153,12 @@ class Planner:
         self.latest = session.registry.latest()
 
     def parts(self, step: str, inputs: Mapping[str, str]) -> dict[str, Any]:
+        """All key parts, for recording with a result and for explanations."""
         decl = self.session.graph.steps[step]
         return components(step, decl.outputs, self.session.static(step), inputs)
+
+    def key(self, step: str, inputs: Mapping[str, str]) -> str:
+        return key_of(self.session.static(step), inputs)
 
     def lookup(self, step: str, key: str) -> CacheEntry | None:
         latest = self.latest.get(step)
@@ -163,11 +168,7 @@ class Planner:
 
     def missing_outputs(self, entry: CacheEntry) -> list[str]:
         store = self.session.store
-        return [
-            name
-            for name, meta in entry.outputs.items()
-            if not store.has(meta["hash"], meta.get("summary", {}).get("bytes"))
-        ]
+        return [name for name, digest, size in entry.objects() if not store.has(digest, size)]
 
     def previous(self, step: str) -> dict[str, Any] | None:
         latest = self.latest.get(step)
@@ -201,8 +202,7 @@ def plan(session: Session, *, force: Iterable[str] = ()) -> list[StepPlan]:
             result[step] = StepPlan(step, "stale", reasons, None)
             continue
         inputs = {param: hashes[output] for param, output in graph.inputs[step]}
-        parts = planner.parts(step, inputs)
-        key = key_of(parts)
+        key = planner.key(step, inputs)
         if not decl.cache:
             result[step] = StepPlan(step, "stale", ("cache=False: runs every time",), key)
             continue
@@ -211,7 +211,7 @@ def plan(session: Session, *, force: Iterable[str] = ()) -> list[StepPlan]:
             result[step] = StepPlan(step, "stale", ("forced with --force",), key, entry)
             continue
         if entry is None:
-            reasons = tuple(explain(parts, planner.previous(step)))
+            reasons = tuple(explain(planner.parts(step, inputs), planner.previous(step)))
             result[step] = StepPlan(step, "stale", reasons, key)
             continue
         missing = planner.missing_outputs(entry)
@@ -219,7 +219,7 @@ def plan(session: Session, *, force: Iterable[str] = ()) -> list[StepPlan]:
             reasons = tuple(f"cached output {name} is missing from the store" for name in missing)
             result[step] = StepPlan(step, "stale", reasons, key, entry)
             continue
-        for name, meta in entry.outputs.items():
-            hashes[name] = meta["hash"]
+        for name, digest, _ in entry.objects():
+            hashes[name] = digest
         result[step] = StepPlan(step, "fresh", (), key, entry)
     return list(result.values())

@@ -25,7 +25,7 @@ from ..errors import StoreError
 from ..runs.registry import CacheEntry
 from ..session import Session
 from . import hooks as _hooks
-from .plan import Planner, key_of
+from .plan import Planner
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,13 @@ class _Run:
     values: dict[str, Any] = field(default_factory=dict)
     uncacheable: set[str] = field(default_factory=set)  # outputs with no stored object
     results: dict[str, StepResult] = field(default_factory=dict)
+    _entries: dict[str, CacheEntry] = field(default_factory=dict)
+
+    def kind(self, output: str) -> str:
+        if output not in self.kinds:
+            entry = self._entries[self.session.graph.provider[output]]
+            self.kinds[output] = entry.outputs[output]["kind"]
+        return self.kinds[output]
 
     # -- values ---------------------------------------------------------------------------
 
@@ -101,7 +108,7 @@ class _Run:
             if output not in self.values:
                 raise StepFailed(producer, f"could not recompute {output}") from exc
             return self.values[output]
-        value = deserialize(self.kinds[output], data)
+        value = deserialize(self.kind(output), data)
         self.values[output] = value
         return value
 
@@ -121,20 +128,20 @@ class _Run:
         parts: dict[str, Any] | None = None
         if cacheable:
             inputs = {param: self.hashes[output] for param, output in graph.inputs[step]}
-            parts = self.planner.parts(step, inputs)
-            key = key_of(parts)
+            key = self.planner.key(step, inputs)
             if step not in self.forced:
                 entry = self.planner.lookup(step, key)
                 if entry is not None and not self.planner.missing_outputs(entry):
                     self._hit(step, entry)
                     return
+            parts = self.planner.parts(step, inputs)
         self._execute(step, key, parts=parts)
 
     def _hit(self, step: str, entry: CacheEntry) -> None:
         _hooks.call(self.hooks, "on_step_start", step=step, attempt=0)
-        for name, meta in entry.outputs.items():
-            self.hashes[name] = meta["hash"]
-            self.kinds[name] = meta["kind"]
+        for name, digest, _ in entry.objects():
+            self.hashes[name] = digest
+        self._entries[step] = entry
         self._record(StepResult(step, "cached", 0.0, 0, entry.key))
 
     def _execute(self, step: str, key: str | None, *, parts: dict[str, Any] | None = None, reason: str | None = None) -> None:

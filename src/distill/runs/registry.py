@@ -18,7 +18,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ CREATE TABLE IF NOT EXISTS cache (
     step TEXT NOT NULL,
     components TEXT NOT NULL,
     outputs TEXT NOT NULL,
+    objects TEXT NOT NULL,
     run_id TEXT,
     created REAL NOT NULL,
     duration REAL
@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS step_runs (
 """
 
 
-@dataclass(frozen=True, slots=True)
 class CacheEntry:
     """One cached result of a step.
 
@@ -72,15 +71,57 @@ class CacheEntry:
         run_id: the run that computed it.
         created: when (Unix time).
         duration: how long the step took, in seconds.
+
+    JSON columns are decoded on first access: a no-op run reads a thousand entries and
+    needs the components of none of them.
     """
 
-    key: str
-    step: str
-    components: dict[str, Any]
-    outputs: dict[str, dict[str, Any]]
-    run_id: str | None
-    created: float
-    duration: float | None
+    __slots__ = ("key", "step", "_components", "_outputs", "run_id", "created", "duration", "_objects")
+
+    def __init__(
+        self,
+        key: str,
+        step: str,
+        components: dict[str, Any] | str,
+        outputs: dict[str, dict[str, Any]] | str,
+        run_id: str | None,
+        created: float,
+        duration: float | None,
+        objects: str | None = None,
+    ) -> None:
+        self._objects = objects
+        self.key = key
+        self.step = step
+        self._components = components
+        self._outputs = outputs
+        self.run_id = run_id
+        self.created = created
+        self.duration = duration
+
+    @property
+    def components(self) -> dict[str, Any]:
+        if isinstance(self._components, str):
+            self._components = json.loads(self._components)
+        return self._components
+
+    def objects(self) -> list[tuple[str, str, int | None]]:
+        """``(output, object hash, size)`` of each output, without decoding everything."""
+        if self._objects is not None:
+            out: list[tuple[str, str, int | None]] = []
+            for line in self._objects.split("\n"):
+                name, digest, size = line.split("\t")
+                out.append((name, digest, int(size) if size else None))
+            return out
+        return [
+            (name, meta["hash"], meta.get("summary", {}).get("bytes"))
+            for name, meta in self.outputs.items()
+        ]
+
+    @property
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        if isinstance(self._outputs, str):
+            self._outputs = json.loads(self._outputs)
+        return self._outputs
 
 
 class Registry:
@@ -122,7 +163,7 @@ class Registry:
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT key, step, components, outputs, run_id, created, duration FROM cache "
+                f"SELECT key, step, components, outputs, run_id, created, duration, objects FROM cache "
                 f"WHERE key IN ({marks})",
                 chunk,
             ).fetchall()
@@ -135,7 +176,7 @@ class Registry:
         if not self.exists():
             return {}
         rows = self.db.execute(
-            "SELECT c.key, c.step, c.components, c.outputs, c.run_id, c.created, c.duration "
+            "SELECT c.key, c.step, c.components, c.outputs, c.run_id, c.created, c.duration, c.objects "
             "FROM latest l JOIN cache c ON c.key = l.key"
         ).fetchall()
         wanted = set(steps) if steps is not None else None
@@ -145,12 +186,13 @@ class Registry:
         db = self.db
         with _transaction(db):
             db.execute(
-                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     entry.key,
                     entry.step,
                     json.dumps(entry.components, sort_keys=True),
                     json.dumps(entry.outputs, sort_keys=True),
+                    "\n".join(f"{n}\t{d}\t{s if s is not None else ''}" for n, d, s in entry.objects()),
                     entry.run_id,
                     entry.created,
                     entry.duration,
@@ -216,4 +258,4 @@ class _transaction:
 
 
 def _entry(row: tuple[Any, ...]) -> CacheEntry:
-    return CacheEntry(row[0], row[1], json.loads(row[2]), json.loads(row[3]), row[4], row[5], row[6])
+    return CacheEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
