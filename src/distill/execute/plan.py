@@ -167,8 +167,16 @@ class Planner:
         return self.session.registry.entries([key]).get(key)
 
     def missing_outputs(self, entry: CacheEntry) -> list[str]:
+        """Reasons, one per output whose object is absent or has the wrong size."""
         store = self.session.store
-        return [name for name, digest, size in entry.objects() if not store.has(digest, size)]
+        problems = []
+        for name, digest, size in entry.objects():
+            if not store.has(digest, size):
+                if store.has(digest):
+                    problems.append(f"cached output {name} is corrupted in the store (its size changed)")
+                else:
+                    problems.append(f"cached output {name} is missing from the store")
+        return problems
 
     def previous(self, step: str) -> dict[str, Any] | None:
         latest = self.latest.get(step)
@@ -216,7 +224,7 @@ def plan(session: Session, *, force: Iterable[str] = ()) -> list[StepPlan]:
             continue
         missing = planner.missing_outputs(entry)
         if missing:
-            reasons = tuple(f"cached output {name} is missing from the store" for name in missing)
+            reasons = tuple(missing)
             result[step] = StepPlan(step, "stale", reasons, key, entry)
             continue
         for name, digest, _ in entry.objects():

@@ -131,9 +131,13 @@ class _Run:
             key = self.planner.key(step, inputs)
             if step not in self.forced:
                 entry = self.planner.lookup(step, key)
-                if entry is not None and not self.planner.missing_outputs(entry):
-                    self._hit(step, entry)
-                    return
+                if entry is not None:
+                    damaged = self.planner.missing_outputs(entry)
+                    if not damaged:
+                        self._hit(step, entry)
+                        return
+                    for message in damaged:
+                        _hooks.call(self.hooks, "on_warning", step=step, message=f"{message}; re-running {step}")
             parts = self.planner.parts(step, inputs)
         self._execute(step, key, parts=parts)
 
