@@ -102,9 +102,12 @@ class _Run:
                 message=f"{exc}; re-running {producer} to recompute {output}",
             )
             key = self.results[producer].key if producer in self.results else None
+            parts = None
             if key is not None:
                 self.session.registry.forget(key)
-            self._execute(producer, key, reason="its stored output was missing or corrupted")
+                inputs = {p: self.hashes[o] for p, o in self.session.graph.inputs[producer]}
+                parts = self.planner.parts(producer, inputs)
+            self._execute(producer, key, parts=parts, reason="its stored output was missing or corrupted")
             if output not in self.values:
                 raise StepFailed(producer, f"could not recompute {output}") from exc
             return self.values[output]
