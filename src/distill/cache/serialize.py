@@ -87,7 +87,7 @@ def serialize(value: Any) -> Serialized:
         summary: dict[str, Any] = {"type": _type_name(value), "bytes": len(data)}
         if isinstance(value, (list, dict)):
             summary["length"] = len(value)
-        elif not isinstance(value, str) or len(value) < 80:
+        if len(data) <= 200:
             summary["value"] = value
         return Serialized("json", data, summary)
     frame = _dataframe_type()

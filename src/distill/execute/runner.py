@@ -155,6 +155,7 @@ class _Run:
         session = self.session
         graph = session.graph
         decl = graph.steps[step]
+        fn = session.function(decl)  # importing user code is not the step's time
         started = time.perf_counter()
         try:
             kwargs = {param: self.value(output) for param, output in graph.inputs[step]}
@@ -163,7 +164,6 @@ class _Run:
             return
         for name, value in session.params[step].items():
             kwargs[name] = _param_value(value)
-        fn = session.function(decl)
         attempts = 0
         error: str | None = None
         result: Any = None
