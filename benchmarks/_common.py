@@ -136,8 +136,12 @@ def short_error(exc: BaseException) -> str:
 
 def header(name: str) -> None:
     print(f"# {name}")
+    try:
+        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "load average unknown"
     print(f"python {platform.python_version()} ({sys.executable}); "
-          f"{os.cpu_count()} cores; {platform.platform()}")
+          f"{os.cpu_count()} cores; {load}; {platform.platform()}")
     for pkg in ("distill", "hamilton", "kedro", "dask", "dvc"):
         print(f"  {pkg:<9} {package_version(pkg)}")
     sys.stdout.flush()

@@ -46,7 +46,7 @@ from _common import (  # noqa: E402
     tmp_root,
 )
 
-BUDGET = 20.0  # seconds per measurement: stop repeating once exceeded (>= 1 run)
+BUDGET = 15.0  # seconds per measurement: stop repeating once exceeded (>= 1 run)
 TARGET_OFF = 10.0  # us/step, distill cache off, N=1000
 TARGET_ON = 100.0  # us/step, distill cache on (all misses), N=1000
 

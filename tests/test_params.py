@@ -244,8 +244,8 @@ def ratio(r: float = 0.5):
     return _seen(r)
 
 @step
-def flag(on: bool = False):
-    return _seen(on)
+def flag(enabled: bool = False):
+    return _seen(enabled)
 
 @step
 def sizes(ns: list[int] = [1]):
@@ -270,9 +270,9 @@ ACCEPTED = [
     ("float-from-string", {"r": "2.5"}, None, "ratio", "float", 2.5),
     ("float-from-yaml-int", None, "r: 3\n", "ratio", "float", 3.0),
     ("float-default", None, None, "ratio", "float", 0.5),
-    ("bool-true", {"on": True}, None, "flag", "bool", True),
-    ("bool-from-string", {"on": "true"}, None, "flag", "bool", True),
-    ("bool-from-yaml", None, "on: yes\n", "flag", "bool", True),
+    ("bool-true", {"enabled": True}, None, "flag", "bool", True),
+    ("bool-from-string", {"enabled": "true"}, None, "flag", "bool", True),
+    ("bool-from-yaml", None, "enabled: yes\n", "flag", "bool", True),
     ("list-int", {"ns": [1, 2, 3]}, None, "sizes", "list", [1, 2, 3]),
     ("list-int-from-string", {"ns": "[4, 5]"}, None, "sizes", "list", [4, 5]),
     ("list-int-from-yaml", None, "ns: [6, 7]\n", "sizes", "list", [6, 7]),
@@ -313,7 +313,7 @@ REJECTED = [
     ("literal-rejects-c-yaml", None, "m: c\n", "m", "mode", "expects Literal['a', 'b'], found 'c' (params.yaml)"),
     ("list-int-rejects-words", {"ns": ["x", "y"]}, None, "ns", "sizes", "expects list[int], found ['x', 'y'] (--set)"),
     ("list-int-rejects-scalar-yaml", None, "ns: 3\n", "ns", "sizes", "expects list[int], found 3 (params.yaml)"),
-    ("bool-rejects-maybe", {"on": "maybe"}, None, "on", "flag", "expects bool, found 'maybe' (--set)"),
+    ("bool-rejects-maybe", {"enabled": "maybe"}, None, "enabled", "flag", "expects bool, found 'maybe' (--set)"),
     ("float-rejects-word", {"r": "abc"}, None, "r", "ratio", "expects float, found 'abc' (--set)"),
     ("optional-int-rejects-word", {"limit": "many"}, None, "limit", "maybe", "expects int | None, found 'many' (--set)"),
 ]

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+# Bump FORMAT whenever a memoised record changes meaning (analysis rules, record fields):
+# a state file from another format or distill version is discarded, never trusted.
+FORMAT = 2
 RACY_NS = 2_000_000_000
 
 
@@ -46,7 +48,7 @@ class State:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump((VERSION, self.tables), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((_version(), self.tables), handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
         except BaseException:
             with _suppress():
@@ -63,16 +65,23 @@ class _suppress:
         return True
 
 
+def _version() -> tuple[int, str]:
+    from .. import __version__
+
+    return (FORMAT, __version__)
+
+
 def load_state(store: Path) -> State:
     path = store / "state.pickle"
     try:
         with open(path, "rb") as handle:
             version, tables = pickle.load(handle)
-        if version == VERSION and isinstance(tables, dict):
+        if version == _version() and isinstance(tables, dict):
             return State(path, tables)
     except FileNotFoundError:
         pass
-    except Exception:  # noqa: BLE001 - a damaged memo file is rebuilt, it holds no results
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError):
+        # A damaged or foreign memo file is rebuilt: it holds no results, only shortcuts.
         pass
     return State(path)
 

@@ -14,6 +14,7 @@ Design:
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from collections.abc import Iterable
@@ -79,6 +80,7 @@ class _Run:
     uncacheable: set[str] = field(default_factory=set)  # outputs with no stored object
     results: dict[str, StepResult] = field(default_factory=dict)
     _entries: dict[str, CacheEntry] = field(default_factory=dict)
+    relatest: list[tuple[str, str]] = field(default_factory=list)  # hits on an older key
 
     def kind(self, output: str) -> str:
         if output not in self.kinds:
@@ -124,7 +126,8 @@ class _Run:
             producer = graph.provider[output]
             upstream = self.results.get(producer)
             if upstream is None or upstream.status in ("failed", "skipped"):
-                self._record(StepResult(step, "skipped", 0.0, 0, None, reason=f"upstream step {producer} failed"))
+                what = "was skipped" if upstream is not None and upstream.status == "skipped" else "failed"
+                self._record(StepResult(step, "skipped", 0.0, 0, None, reason=f"upstream step {producer} {what}"))
                 return
         cacheable = decl.cache and not any(o in self.uncacheable for _, o in graph.inputs[step])
         key: str | None = None
@@ -146,6 +149,10 @@ class _Run:
 
     def _hit(self, step: str, entry: CacheEntry) -> None:
         _hooks.call(self.hooks, "on_step_start", step=step, attempt=0)
+        latest = self.planner.latest.get(step)
+        if latest is None or latest.key != entry.key:
+            self.relatest.append((step, entry.key))
+            self.planner.latest[step] = entry
         for name, digest, _ in entry.objects():
             self.hashes[name] = digest
         self._entries[step] = entry
@@ -235,6 +242,12 @@ def _param_value(value: Any) -> Any:
         from pathlib import Path
 
         return Path(value.absolute)
+    if isinstance(value.value, str):
+        # NB: pickle writes equal strings once or twice depending on their identity, so a
+        #     param string equal to a library's interned constant must be that same object
+        #     or a model pickles to other bytes and early cutoff is lost:
+        #     RandomForestClassifier(criterion=param)  # param == "gini"
+        return sys.intern(value.value)
     return value.value
 
 
@@ -284,6 +297,9 @@ def execute(
     _hooks.call(hook_list, "on_run_start", run_id=run_id, steps=steps, fresh=[])
     for step in steps:
         run.step(step)
+    if run.relatest:
+        # Explanations compare against the result in use, not the last one computed.
+        session.registry.mark_latest(run.relatest)
     failed = any(r.status in ("failed", "skipped") for r in run.results.values())
     status = "failed" if failed else "succeeded"
     duration = time.perf_counter() - started

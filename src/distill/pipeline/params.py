@@ -94,9 +94,14 @@ def _load_yaml_file(path: pathlib.Path, state: State) -> tuple[dict[str, Any] | 
     if data is None:
         data = {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        found = (
+            f"the key {next(k for k in data if not isinstance(k, str))!r}"
+            if isinstance(data, dict)
+            else type(data).__name__
+        )
         return None, Problem(
             "params-file",
-            f"expected a mapping of param names to values, found {type(data).__name__}",
+            f"expected a mapping of param names to values, found {found}",
             path.name,
             "write one `name: value` per line",
         )
@@ -242,8 +247,9 @@ def resolve_params(
                         "unknown-param",
                         message,
                         source,
-                        "params are the parameters of @step functions that no step provides; "
-                        "`distill status` lists them" if not wired else "remove it",
+                        "params are the parameters of @step functions that no step provides"
+                        if not wired
+                        else "remove it",
                     )
                 )
 
@@ -287,7 +293,8 @@ def resolve_params(
                 )
                 continue
             ok, checked, error = check_value(param.annotation, tp, value, state)
-            if not ok and source == "--set" and isinstance(value, (int, float, bool)):
+            if not ok and source == "--set" and raw_overrides.get(param.name) != value:
+                # NB: `--set day=2024-01-01` for a `str` param: YAML read a date, the text fits.
                 ok, checked, error = check_value(
                     param.annotation, tp, raw_overrides.get(param.name, ""), state
                 )

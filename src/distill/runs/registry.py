@@ -21,6 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..errors import StoreError
+
+SCHEMA_VERSION = 1
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache (
     key TEXT PRIMARY KEY,
@@ -139,7 +143,16 @@ class Registry:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+            if has_tables and version != SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(
+                    f"{self.path} has index format {version}, this distill reads format {SCHEMA_VERSION}",
+                    hint=f"remove {self.path.parent} to start a fresh store (results will be recomputed)",
+                )
             conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._local.conn = conn
         return conn
 
