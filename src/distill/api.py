@@ -342,17 +342,15 @@ class Pipeline:
         from .execute.runner import _Run  # noqa: F401  (values are reloaded below)
 
         wanted = list(targets) if targets else list(session.graph.provider)
-        out = {}
-        for name in wanted:
-            out[name] = load_from_session(session, name)
-        return out
+        latest = session.registry.latest()
+        return {name: _load_output(session, latest, name) for name in wanted}
 
 
-def load_from_session(session: Session, name: str) -> Any:
+def _load_output(session: Session, latest: dict[str, Any], name: str) -> Any:
     from .cache.serialize import deserialize
 
     step = session.graph.provider[name]
-    entry = session.registry.latest([step]).get(step)
+    entry = latest.get(step)
     if entry is None:
         raise NotFoundError(f"no cached value for {name!r}")
     meta = entry.outputs[name]
