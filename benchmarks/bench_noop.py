@@ -46,9 +46,21 @@ MAKE = shutil.which("make") or "/usr/bin/make"
 
 
 class Row:
-    def __init__(self, tool, timing: Timing | None = None, note="", first: float | None = None,
-                 target: str = ""):
-        self.tool, self.timing, self.note, self.first, self.target = tool, timing, note, first, target
+    def __init__(
+        self,
+        tool,
+        timing: Timing | None = None,
+        note="",
+        first: float | None = None,
+        target: str = "",
+    ):
+        self.tool, self.timing, self.note, self.first, self.target = (
+            tool,
+            timing,
+            note,
+            first,
+            target,
+        )
 
 
 def timed_once(cmd, cwd=None) -> float:
@@ -96,15 +108,20 @@ def bench_make(n: int, repeats: int) -> Row:
         return Row("make", note="skipped: GNU make not installed")
     d = tmp_root() / f"make-{n}"
     d.mkdir()
-    lines = [f"all: f{n-1}.txt", "", "f0.txt:", "\techo 0 > f0.txt", ""]
+    lines = [f"all: f{n - 1}.txt", "", "f0.txt:", "\techo 0 > f0.txt", ""]
     for k in range(1, n):
-        lines += [f"f{k}.txt: f{k-1}.txt", f"\tcp f{k-1}.txt f{k}.txt", ""]
+        lines += [f"f{k}.txt: f{k - 1}.txt", f"\tcp f{k - 1}.txt f{k}.txt", ""]
     (d / "Makefile").write_text("\n".join(lines))
     cmd = [MAKE, "-s", "-C", str(d)]
     try:
         first = timed_once(cmd)
         # sanity: make -q exits 0 when everything is up to date
-        q = subprocess.run([MAKE, "-q", "-C", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        q = subprocess.run(
+            [MAKE, "-q", "-C", str(d)],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         note = "" if q.returncode == 0 else f"make -q says not up to date (rc {q.returncode})"
         t = time_cmd(cmd, repeats=repeats)
     except Exception as exc:
@@ -131,8 +148,14 @@ def bench_dvc(n: int, repeats: int, first_run: bool) -> Row:
         run_cmd([dvc, "config", "core.analytics", "false"], cwd=d, env=env)
         y = ["stages:", "  s0:", "    cmd: echo 0 > out0.txt", "    outs:", "    - out0.txt"]
         for k in range(1, n):
-            y += [f"  s{k}:", f"    cmd: cp out{k-1}.txt out{k}.txt",
-                  "    deps:", f"    - out{k-1}.txt", "    outs:", f"    - out{k}.txt"]
+            y += [
+                f"  s{k}:",
+                f"    cmd: cp out{k - 1}.txt out{k}.txt",
+                "    deps:",
+                f"    - out{k - 1}.txt",
+                "    outs:",
+                f"    - out{k}.txt",
+            ]
         (d / "dvc.yaml").write_text("\n".join(y) + "\n")
         t0 = time.perf_counter()
         if first_run:
@@ -148,7 +171,7 @@ def bench_dvc(n: int, repeats: int, first_run: bool) -> Row:
             run_cmd([dvc, "commit", "-f", "-q"], cwd=d, env=env)
             note = "first run = dvc commit of written outputs (--dvc-first-run: real repro)"
         first = time.perf_counter() - t0
-        last = d / f"out{n-1}.txt"
+        last = d / f"out{n - 1}.txt"
         if not last.exists():
             return Row("dvc repro (no-op)", note="first run produced no output", first=first)
         before = last.stat().st_mtime_ns
@@ -164,12 +187,17 @@ def bench_dvc(n: int, repeats: int, first_run: bool) -> Row:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="100,1000")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tools", default="python,distill,make,dvc")
-    ap.add_argument("--dvc-first-run", action="store_true",
-                    help="build DVC's state with a real first `dvc repro` (over 5 min at N=1000)")
+    ap.add_argument(
+        "--dvc-first-run",
+        action="store_true",
+        help="build DVC's state with a real first `dvc repro` (over 5 min at N=1000)",
+    )
     args = ap.parse_args(argv)
     tools = set(args.tools.split(","))
     header("bench_noop: no-op re-run of an N-step chain, process start included")
@@ -185,24 +213,31 @@ def main(argv=None) -> int:
             rows.append(bench_make(n, args.repeats))
         if "dvc" in tools:
             rows.append(bench_dvc(n, args.repeats, args.dvc_first_run))
-        ref = next((r.timing.median for r in rows if r.tool.startswith("distill") and r.timing), None)
+        ref = next(
+            (r.timing.median for r in rows if r.tool.startswith("distill") and r.timing), None
+        )
         table = []
         for r in rows:
             if r.timing is None:
                 table.append([r.tool, "-", "-", "-", fmt_num(r.first), r.target, r.note])
                 continue
             med = r.timing.median
-            table.append([
-                r.tool,
-                fmt_num(med),
-                str(r.timing.n),
-                f"{med / ref:.2f}x" if ref else "-",
-                fmt_num(r.first),
-                r.target,
-                r.note,
-            ])
-        print_table(f"== chain, N={n}: no-op re-run wall time",
-                    ["tool", "median s", "runs", "x distill", "first run s", "target", "note"], table)
+            table.append(
+                [
+                    r.tool,
+                    fmt_num(med),
+                    str(r.timing.n),
+                    f"{med / ref:.2f}x" if ref else "-",
+                    fmt_num(r.first),
+                    r.target,
+                    r.note,
+                ]
+            )
+        print_table(
+            f"== chain, N={n}: no-op re-run wall time",
+            ["tool", "median s", "runs", "x distill", "first run s", "target", "note"],
+            table,
+        )
     return 0
 
 

@@ -32,7 +32,6 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
-    Skipped,
     Timing,
     chain_names,
     fanout_names,
@@ -46,7 +45,7 @@ from _common import (  # noqa: E402
     tmp_root,
 )
 
-BUDGET = 15.0  # seconds per measurement: stop repeating once exceeded (>= 1 run)
+BUDGET = 10.0  # seconds per measurement: stop repeating once exceeded (>= 1 run)
 TARGET_OFF = 10.0  # us/step, distill cache off, N=1000
 TARGET_ON = 100.0  # us/step, distill cache on (all misses), N=1000
 
@@ -63,12 +62,12 @@ class Row:
 def expected(shape: str, n: int) -> tuple[str, int]:
     """Name of one sink and the value it must have."""
     if shape == "chain":
-        return f"s{n-1}", n
-    return f"f{n-1}", 2
+        return f"s{n - 1}", n
+    return f"f{n - 1}", 2
 
 
 def sinks(shape: str, n: int) -> list[str]:
-    return [f"s{n-1}"] if shape == "chain" else fanout_names(n)[1:]
+    return [f"s{n - 1}"] if shape == "chain" else fanout_names(n)[1:]
 
 
 # ---------------------------------------------------------------- distill
@@ -90,7 +89,13 @@ def bench_distill(shape, n, dmod, repeats) -> list[Row]:
 
     try:
         pipe = build()
-        rows.append(Row("distill build (from_module)", measure(build, repeats=repeats, budget=BUDGET), kind="build"))
+        rows.append(
+            Row(
+                "distill build (from_module)",
+                measure(build, repeats=repeats, budget=BUDGET),
+                kind="build",
+            )
+        )
     except Exception as exc:  # report and go on
         return [Row("distill build (from_module)", note=f"error: {short_error(exc)}")]
 
@@ -127,11 +132,19 @@ def bench_distill(shape, n, dmod, repeats) -> list[Row]:
     try:
         fresh_store()
         note = check(pipe.run(cache=True, store=str(current[0])), "cache on")
-        t = measure(lambda: pipe.run(cache=True, store=str(current[0])),
-                    setup=fresh_store, repeats=repeats, budget=BUDGET)
+        t = measure(
+            lambda: pipe.run(cache=True, store=str(current[0])),
+            setup=fresh_store,
+            repeats=repeats,
+            budget=BUDGET,
+        )
         rows.append(Row("distill cache on (all misses)", t, note, target=TARGET_ON))
     except Exception as exc:
-        rows.append(Row("distill cache on (all misses)", note=f"error: {short_error(exc)}", target=TARGET_ON))
+        rows.append(
+            Row(
+                "distill cache on (all misses)", note=f"error: {short_error(exc)}", target=TARGET_ON
+            )
+        )
 
     # cache on, same store again: all hits
     try:
@@ -164,7 +177,13 @@ def bench_hamilton(shape, n, pmod, repeats) -> list[Row]:
 
     try:
         dr = build()
-        rows.append(Row("hamilton build (Builder)", measure(build, repeats=repeats, budget=BUDGET), kind="build"))
+        rows.append(
+            Row(
+                "hamilton build (Builder)",
+                measure(build, repeats=repeats, budget=BUDGET),
+                kind="build",
+            )
+        )
     except Exception as exc:
         return [Row("hamilton build (Builder)", note=f"error: {short_error(exc)}")]
 
@@ -174,7 +193,7 @@ def bench_hamilton(shape, n, pmod, repeats) -> list[Row]:
     for label, final_vars in variants:
         try:
             dr.execute(final_vars)
-            t = measure(lambda: dr.execute(final_vars), repeats=repeats, budget=BUDGET)
+            t = measure(lambda fv=final_vars: dr.execute(fv), repeats=repeats, budget=BUDGET)
             rows.append(Row(label, t))
         except RecursionError as exc:
             rows.append(Row(label, note=f"RecursionError: {str(exc)[:60]}"))
@@ -210,7 +229,13 @@ def bench_kedro(shape, n, pmod, repeats) -> list[Row]:
 
     try:
         pipeline = build()
-        rows.append(Row("kedro build (Pipeline)", measure(build, repeats=repeats, budget=BUDGET), kind="build"))
+        rows.append(
+            Row(
+                "kedro build (Pipeline)",
+                measure(build, repeats=repeats, budget=BUDGET),
+                kind="build",
+            )
+        )
     except Exception as exc:
         return [Row("kedro build (Pipeline)", note=f"error: {short_error(exc)}")]
 
@@ -225,8 +250,12 @@ def bench_kedro(shape, n, pmod, repeats) -> list[Row]:
         def new_catalog():  # untimed: a fresh, empty catalog per run
             catalog[0] = DataCatalog()
 
-        t = measure(lambda: SequentialRunner().run(pipeline, catalog[0]),
-                    setup=new_catalog, repeats=repeats, budget=BUDGET)
+        t = measure(
+            lambda: SequentialRunner().run(pipeline, catalog[0]),
+            setup=new_catalog,
+            repeats=repeats,
+            budget=BUDGET,
+        )
         rows.append(Row("kedro SequentialRunner", t, note))
     except RecursionError as exc:
         rows.append(Row("kedro SequentialRunner", note=f"RecursionError: {str(exc)[:60]}"))
@@ -270,7 +299,9 @@ def bench_case(shape: str, n: int, repeats: int, tools: set[str]) -> None:
 
     if "distill" in tools:
         try:
-            dmod = import_generated(f"bench_distill_{shape}_{n}", pipeline_source(shape, n, decorate=True))
+            dmod = import_generated(
+                f"bench_distill_{shape}_{n}", pipeline_source(shape, n, decorate=True)
+            )
         except ImportError as exc:
             rows.append(Row("distill", note=f"skipped: distill not installed ({short_error(exc)})"))
         except Exception as exc:
@@ -305,15 +336,17 @@ def bench_case(shape: str, n: int, repeats: int, tools: set[str]) -> None:
                 target = f"<= {r.target:g} us/step @1000: {verdict}"
             else:
                 target = f"(<= {r.target:g} us/step @1000)"
-        table.append([
-            r.tool,
-            fmt_num(med * 1e3),
-            str(r.timing.n),
-            fmt_num(per_step) if per_step is not None else "-",
-            ratio,
-            target,
-            r.note,
-        ])
+        table.append(
+            [
+                r.tool,
+                fmt_num(med * 1e3),
+                str(r.timing.n),
+                fmt_num(per_step) if per_step is not None else "-",
+                ratio,
+                target,
+                r.note,
+            ]
+        )
     print_table(
         f"== {shape}, N={n} (plain python median of {plain.n}: {plain.median * 1e6:.1f} us)",
         ["tool", "median ms", "runs", "overhead us/step", "x distill", "target", "note"],
@@ -322,7 +355,9 @@ def bench_case(shape: str, n: int, repeats: int, tools: set[str]) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="100,1000", help="comma-separated N (default 100,1000)")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per figure (default 5)")
     ap.add_argument("--shapes", default="chain,fanout")
@@ -331,10 +366,14 @@ def main(argv=None) -> int:
     sizes = [int(x) for x in args.sizes.split(",") if x]
     tools = set(args.tools.split(","))
     header("bench_overhead: per-step overhead, in-process")
-    print("overhead/step = (median - plain)/N; build rows: median/N. "
-          "x distill = median / distill cache-off median.")
-    print("hamilton/kedro/dask are asked for the sinks (kedro returns its free outputs); "
-          "distill.run returns all outputs.")
+    print(
+        "overhead/step = (median - plain)/N; build rows: median/N. "
+        "x distill = median / distill cache-off median."
+    )
+    print(
+        "hamilton/kedro/dask are asked for the sinks (kedro returns its free outputs); "
+        "distill.run returns all outputs."
+    )
     for shape in args.shapes.split(","):
         for n in sizes:
             bench_case(shape, n, args.repeats, tools)

@@ -36,8 +36,13 @@ TARGET = 0.2  # seconds, distill --help
 
 
 def importtime_top(interp: str, code: str, top: int = 10) -> list[tuple[int, int, str]]:
-    proc = subprocess.run([interp, "-X", "importtime", "-c", code],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [interp, "-X", "importtime", "-c", code],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     rows = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -53,10 +58,15 @@ def importtime_top(interp: str, code: str, top: int = 10) -> list[tuple[int, int
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--importtime", action="store_true",
-                    help="also print the slowest imports (always printed if the target is not met)")
+    ap.add_argument(
+        "--importtime",
+        action="store_true",
+        help="also print the slowest imports (always printed if the target is not met)",
+    )
     args = ap.parse_args(argv)
     header("bench_startup: distill CLI start-up")
     cli, interp = distill_cli()
@@ -95,14 +105,19 @@ def main(argv=None) -> int:
             row[3] = "-"
     if not have:
         table.append(["distill --help", "-", "-", "-", "", "skipped: distill not installed"])
-    print_table("== wall time, process start included",
-                ["command", "median s", "runs", "x distill --help", "target", "note"], table)
+    print_table(
+        "== wall time, process start included",
+        ["command", "median s", "runs", "x distill --help", "target", "note"],
+        table,
+    )
     if "python -c pass" in results and "python -S -c pass (no site)" in results:
         site = results["python -c pass"] - results["python -S -c pass (no site)"]
         print(f"site-packages start-up (python -c pass minus python -S): {site:.3f} s")
     if "distill --help" in results and "python -c pass" in results:
-        print(f"distill --help above python -c pass: "
-              f"{results['distill --help'] - results['python -c pass']:.3f} s")
+        print(
+            f"distill --help above python -c pass: "
+            f"{results['distill --help'] - results['python -c pass']:.3f} s"
+        )
 
     if have and (args.importtime or met is False):
         for code in ("import distill", "import distill.cli.main"):
