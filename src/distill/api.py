@@ -339,8 +339,6 @@ class Pipeline:
         failed = [r for r in result.steps.values() if r.status == "failed"]
         if failed:
             raise RuntimeError(f"step {failed[0].step} failed:\n{failed[0].error}")
-        from .execute.runner import _Run  # noqa: F401  (values are reloaded below)
-
         wanted = list(targets) if targets else list(session.graph.provider)
         latest = session.registry.latest()
         return {name: _load_output(session, latest, name) for name in wanted}

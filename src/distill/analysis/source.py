@@ -556,7 +556,8 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
                 found_chains = frozenset(c for c in found_chains if c.split(".")[0] not in local)
             all_names |= found_names
             all_chains |= found_chains
-        all_names.discard(name) if kind in ("function", "class") else None
+        if kind in ("function", "class"):
+            all_names.discard(name)  # recursion is not a dependency on itself
         local_imports: list[ImportRef] = []
         for _, _, node, _ in entries:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

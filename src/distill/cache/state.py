@@ -14,6 +14,7 @@ would otherwise go unseen).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
@@ -51,18 +52,10 @@ class State:
                 pickle.dump((_version(), self.tables), handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
         except BaseException:
-            with _suppress():
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
         self.dirty = False
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 def _version() -> tuple[int, str]:

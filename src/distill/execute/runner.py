@@ -214,14 +214,12 @@ class _Run:
             self.kinds[name] = packed.kind
             stored[name] = {"hash": digest, "kind": packed.kind, "summary": packed.summary, "extras": extras}
         if key is None or parts is None or len(stored) != len(outputs):
-            if key is None and parts is None:
-                # Not keyed (cache=False or uncacheable inputs): hashes still feed early cutoff.
-                return
+            # Not keyed (cache=False, uncacheable inputs or outputs): the object hashes above
+            # still feed early cutoff downstream, but nothing is indexed.
             return
-        session.registry.record_result(
-            CacheEntry(key, step, parts, stored, self.run_id, time.time(), duration)
-        )
-        self.planner.latest[step] = CacheEntry(key, step, parts, stored, self.run_id, time.time(), duration)
+        entry = CacheEntry(key, step, parts, stored, self.run_id, time.time(), duration)
+        session.registry.record_result(entry)
+        self.planner.latest[step] = entry
 
     def _record(self, result: StepResult) -> None:
         self.results[result.step] = result
