@@ -1,0 +1,759 @@
+"""What one notebook cell does to the kernel's namespace: a frozen record from one visitor.
+
+Responsibilities:
+- ``analyze_cell(code, cell_id) -> CellAnalysis``: pure, no runtime state;
+- one scoped ``ast.NodeVisitor`` decides bindings (defs) and free reads (refs) at the cell's
+  top level, the globals each function or class reads, mutations of names (attribute and
+  subscript stores, ``del``, augmented assignment, in-place methods, ``inplace=True``),
+  imports, calls, literal file paths read and written, string literals with their context,
+  and IPython magics and shell commands (the ``get_ipython()`` calls that
+  ``notebook.magics.to_python`` produces, or that the user wrote).
+
+Rules of the visitor (each special case carries an ``NB:`` comment where it is handled):
+- the cell's top level is run in order: a name read before the cell binds it is a ref;
+  ``x = x + 1`` reads ``x`` first (the value is visited before the targets), so ``x`` is a
+  ref *and* a def;
+- function bodies run later: their free names are the function's globals (``reads``), not
+  refs of the cell; decorators and defaults run at definition time and are refs;
+- class bodies run at definition time (their free names are refs); methods are functions;
+- comprehensions, lambdas and ``except ... as`` names have their own scope; lambdas are
+  treated as called where they are written (``df.apply(lambda r: r * k)`` reads ``k`` now);
+- ``x.a = 1``, ``x[k] = 1``, ``del x[k]``, ``x += 1``, ``x.append(1)``, ``x.drop(..., inplace=True)``
+  read ``x`` *and* mutate it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal, NewType
+
+CellId = NewType("CellId", int)
+
+#: Methods that change their receiver in place (lists, dicts, sets, DataFrames' own).
+MUTATING_METHODS = frozenset({
+    "append", "extend", "insert", "remove", "pop", "clear", "update", "setdefault", "popitem",
+    "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
+    "sort", "reverse", "__setitem__", "__delitem__",
+})
+
+#: Calls that shuffle their first argument in place.
+SHUFFLES = frozenset({"shuffle", "random.shuffle", "np.random.shuffle", "numpy.random.shuffle"})
+
+_READ_METHODS = frozenset({
+    "read_csv", "read_excel", "read_parquet", "read_json", "read_table", "read_pickle", "read_feather",
+    "read_hdf", "read_fwf", "read_stata", "read_sas", "read_spss", "read_orc", "read_xml", "read_html",
+    "loadtxt", "genfromtxt", "load", "imread", "read_text", "read_bytes", "fromfile", "ExcelFile",
+    "read_file", "open_dataset", "read_image", "load_workbook",
+})
+_WRITE_METHODS = frozenset({
+    "to_csv", "to_excel", "to_parquet", "to_json", "to_pickle", "to_feather", "to_hdf", "to_stata",
+    "to_html", "to_latex", "to_markdown", "to_xml", "to_orc", "savefig", "save", "savez", "savez_compressed",
+    "savetxt", "imwrite", "imsave", "write_text", "write_bytes", "tofile", "to_file", "to_netcdf", "dump",
+})
+_PATH_KEYWORDS = ("filepath_or_buffer", "path", "path_or_buf", "io", "fname", "file", "filename", "excel_writer")
+
+MagicKind = Literal["line", "cell", "shell"]
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A name read at the cell's top level before the cell binds it."""
+
+    name: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A name bound at the cell's top level. ``how``: assign, import, def, class, for, with, augmented…"""
+
+    name: str
+    line: int
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    """A name changed in place. ``how`` is shown to users: ``df['c'] = ...``, ``.append()``…"""
+
+    name: str
+    line: int
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """``import a.b as c`` → module ``a.b``, bound ``c``; ``from a import b`` → module ``a``, name ``b``.
+
+    ``level`` is the number of leading dots of a relative import; ``deferred`` marks an import
+    inside a function body.
+    """
+
+    module: str
+    line: int
+    bound: str | None
+    name: str | None = None
+    level: int = 0
+    star: bool = False
+    deferred: bool = False
+
+    @property
+    def top(self) -> str:
+        return self.module.split(".")[0]
+
+    @property
+    def target(self) -> str:
+        """What the bound name refers to, dotted: ``numpy``, ``sklearn.model_selection.train_test_split``."""
+        return f"{self.module}.{self.name}" if self.name else self.module
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A function or class defined at the cell's top level and the globals its body reads."""
+
+    name: str
+    line: int
+    kind: Literal["function", "class"]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...] = ()
+    mutates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call with a dotted name (``np.random.rand``; ``.fillna`` for a method on an expression).
+
+    ``literals`` holds the keyword arguments given as constants, ``keywords`` all keyword names.
+    """
+
+    name: str
+    line: int
+    column: int
+    nargs: int
+    keywords: tuple[str, ...]
+    literals: tuple[tuple[str, object], ...] = ()
+    deferred: bool = False
+
+    def literal(self, keyword: str, default: object = None) -> object:
+        for name, value in self.literals:
+            if name == keyword:
+                return value
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class FileAccess:
+    """A literal path passed to a call that reads or writes files."""
+
+    path: str
+    line: int
+    mode: Literal["read", "write"]
+    via: str
+
+
+@dataclass(frozen=True, slots=True)
+class StringLiteral:
+    """A string constant and what it is given to: the assigned name, keyword or dict key."""
+
+    value: str
+    line: int
+    column: int
+    context: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Magic:
+    """An IPython magic or shell command. For shell commands ``name`` is ``system`` or ``getoutput``."""
+
+    kind: MagicKind
+    name: str
+    args: str
+    line: int
+    body: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A top-level statement's span and the hash of its normalised AST (for duplicate code)."""
+
+    line: int
+    end_line: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxProblem:
+    line: int
+    column: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CellAnalysis:
+    """Everything one cell reads, binds and touches. Runtime state lives elsewhere."""
+
+    cell_id: CellId
+    uses: tuple[Use, ...] = ()
+    bindings: tuple[Binding, ...] = ()
+    mutations: tuple[Mutation, ...] = ()
+    imports: tuple[Import, ...] = ()
+    functions: tuple[Function, ...] = ()
+    calls: tuple[Call, ...] = ()
+    files: tuple[FileAccess, ...] = ()
+    strings: tuple[StringLiteral, ...] = ()
+    magics: tuple[Magic, ...] = ()
+    statements: tuple[Statement, ...] = ()
+    syntax_error: SyntaxProblem | None = None
+    code_hash: str = ""
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Names read before the cell binds them, in order of first read."""
+        return tuple(use.name for use in self.uses)
+
+    @property
+    def defs(self) -> tuple[str, ...]:
+        """Names the cell binds at top level, in order of first binding."""
+        return tuple(dict.fromkeys(binding.name for binding in self.bindings))
+
+
+def analyze_cell(code: str, cell_id: int = 0) -> CellAnalysis:
+    """Analyse one cell's Python code (IPython syntax already rewritten).
+
+    Args:
+        code: the cell as Python; see ``notebook.magics.to_python``.
+        cell_id: the cell's number, carried into the record.
+
+    Returns:
+        The frozen record; a cell that does not parse gets ``syntax_error`` and nothing else.
+
+    Example:
+        >>> a = analyze_cell("y = x + 1\\nx = 2\\ndf['c'] = y")
+        >>> a.refs, a.defs, [m.name for m in a.mutations]
+        (('x', 'df'), ('y', 'x'), ['df'])
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return CellAnalysis(CellId(cell_id), syntax_error=SyntaxProblem(exc.lineno or 1, exc.offset or 1, exc.msg))
+    except ValueError as exc:  # source with a NUL byte
+        return CellAnalysis(CellId(cell_id), syntax_error=SyntaxProblem(1, 1, str(exc)))
+    visitor = _Visitor()
+    for node in tree.body:
+        visitor.visit(node)
+    statements = tuple(_statement(node) for node in tree.body if not _is_magic_statement(node))
+    code_hash = hashlib.blake2b("".join(s.digest for s in statements).encode(), digest_size=16).hexdigest()
+    return CellAnalysis(
+        CellId(cell_id), tuple(visitor.uses.values()), tuple(visitor.bindings), tuple(visitor.mutations),
+        tuple(visitor.imports), tuple(visitor.functions), tuple(visitor.calls), tuple(visitor.files),
+        tuple(visitor.strings), tuple(visitor.magics), statements, None, code_hash,
+    )
+
+
+@dataclass(slots=True)
+class _Scope:
+    kind: Literal["function", "class", "comprehension", "lambda"]
+    names: set[str] = field(default_factory=set)
+    declared_global: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _FunctionBuilder:
+    name: str
+    line: int
+    kind: Literal["function", "class"]
+    reads: dict[str, None] = field(default_factory=dict)
+    writes: dict[str, None] = field(default_factory=dict)
+    mutates: dict[str, None] = field(default_factory=dict)
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.scopes: list[_Scope] = []
+        self.bound: set[str] = set()
+        self.uses: dict[str, Use] = {}
+        self.bindings: list[Binding] = []
+        self.mutations: list[Mutation] = []
+        self.imports: list[Import] = []
+        self.functions: list[Function] = []
+        self.calls: list[Call] = []
+        self.files: list[FileAccess] = []
+        self.strings: list[StringLiteral] = []
+        self.magics: list[Magic] = []
+        self.definition: _FunctionBuilder | None = None  # the top-level def/class being visited
+        self.context: str | None = None  # what the string constant being visited is given to
+
+    # -- scopes -------------------------------------------------------------------------
+
+    @property
+    def deferred(self) -> bool:
+        """Inside a function body: runs when called, not when the cell runs."""
+        return any(scope.kind == "function" for scope in self.scopes)
+
+    def _resolve(self, name: str) -> bool:
+        """Whether ``name`` is local to an enclosing function, lambda or comprehension scope."""
+        innermost = len(self.scopes) - 1
+        for depth in range(innermost, -1, -1):
+            scope = self.scopes[depth]
+            if scope.kind == "class" and depth != innermost:
+                continue  # NB: class bodies do not enclose their methods: `class A: k = 1; def f(self): k`
+            if name in scope.declared_global:
+                return False
+            if name in scope.names:
+                return True
+        return False
+
+    def _read(self, name: str, node: ast.AST) -> None:
+        if self._resolve(name):
+            return
+        if self.deferred and self.definition is not None:
+            self.definition.reads.setdefault(name)
+        elif name not in self.bound and name not in self.uses:
+            self.uses[name] = Use(name, node.lineno, node.col_offset + 1)  # type: ignore[attr-defined]
+
+    def _bind(self, name: str, node: ast.AST, how: str) -> None:
+        if self.scopes:
+            scope = self.scopes[-1]
+            if scope.kind == "comprehension" and how == "walrus":
+                # NB: `[y := f(x) for x in xs]` binds y in the enclosing scope, not the comprehension.
+                for outer in reversed(self.scopes):
+                    if outer.kind != "comprehension":
+                        outer.names.add(name)
+                        return
+                self._bind_top(name, node, how)
+                return
+            if name in scope.declared_global:
+                if self.definition is not None:
+                    self.definition.writes.setdefault(name)
+                return
+            scope.names.add(name)
+            return
+        self._bind_top(name, node, how)
+
+    def _bind_top(self, name: str, node: ast.AST, how: str) -> None:
+        self.bound.add(name)
+        self.bindings.append(Binding(name, getattr(node, "lineno", 0), how))
+
+    def _mutate(self, name: str, node: ast.AST, how: str) -> None:
+        if self._resolve(name):
+            return
+        if self.deferred:
+            if self.definition is not None:
+                self.definition.mutates.setdefault(name)
+            return
+        self.mutations.append(Mutation(name, node.lineno, how))  # type: ignore[attr-defined]
+
+    # -- names and targets ------------------------------------------------------------
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self._read(node.id, node)
+        elif isinstance(node.ctx, ast.Store):
+            self._bind(node.id, node, "assign")
+        else:  # Del
+            self._read(node.id, node)
+            self._mutate(node.id, node, "del")
+
+    def _target(self, target: ast.expr, how: str) -> None:
+        """Visit an assignment target: names bind; `x.a`/`x[k]` read and mutate x."""
+        if isinstance(target, ast.Name):
+            self._bind(target.id, target, how)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._target(element, how)
+        elif isinstance(target, ast.Starred):
+            self._target(target.value, how)
+        elif isinstance(target, (ast.Attribute, ast.Subscript)):
+            self.visit(target)  # the receiver and the index are read
+            root = _root_name(target)
+            if root is not None:
+                self._mutate(root, target, _describe_store(target, root))
+        else:
+            self.visit(target)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        saved = self.context
+        if len(node.targets) == 1 and isinstance(node.targets[0], (ast.Name, ast.Attribute)):
+            self.context = _dotted(node.targets[0])
+        self.visit(node.value)
+        self.context = saved
+        for target in node.targets:
+            self._target(target, "assign")
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            saved, self.context = self.context, _dotted(node.target)
+            self.visit(node.value)
+            self.context = saved
+        self.visit(node.annotation)
+        if node.value is not None or not isinstance(node.target, ast.Name):
+            self._target(node.target, "assign")
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        # NB: `x += 1` reads x before binding it, so x is a ref of the cell unless bound above:
+        #     total += row   ->  refs {total, row}, defs {total}
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self._read(node.target.id, node.target)
+            self._mutate(node.target.id, node.target, f"{node.target.id} {_OPS.get(type(node.op), '?')}= ...")
+            self._bind(node.target.id, node.target, "augmented")
+        else:
+            self._target(node.target, "augmented")
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self._bind(node.target.id, node.target, "walrus")
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                self.visit(target)
+                root = _root_name(target)
+                if root is not None:
+                    self._mutate(root, target, f"del {_short(target)}")
+            else:
+                self.visit(target)
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self._target(node.target, "for")
+        for child in node.body + node.orelse:
+            self.visit(child)
+
+    visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._target(item.optional_vars, "with")
+        for child in node.body:
+            self.visit(child)
+
+    visit_AsyncWith = visit_With
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            # NB: `except E as e` unbinds e at the end of the handler, so it is never a def.
+            self.scopes.append(_Scope("comprehension", {node.name}))
+            for child in node.body:
+                self.visit(child)
+            self.scopes.pop()
+        else:
+            for child in node.body:
+                self.visit(child)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        if self.scopes:
+            self.scopes[-1].declared_global.update(node.names)
+
+    # -- imports ------------------------------------------------------------------------
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            # NB: `import a.b` binds `a`; `import a.b as c` binds `c` to `a.b`.
+            bound = alias.asname or alias.name.split(".")[0]
+            self.imports.append(Import(alias.name, node.lineno, bound, None, 0, False, self.deferred))
+            self._bind(bound, node, "import")
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        for alias in node.names:
+            if alias.name == "*":
+                self.imports.append(Import(module, node.lineno, None, "*", node.level, True, self.deferred))
+                continue
+            bound = alias.asname or alias.name
+            self.imports.append(Import(module, node.lineno, bound, alias.name, node.level, False, self.deferred))
+            self._bind(bound, node, "import")
+
+    # -- definitions --------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        self._visit_arguments(node.args)
+        if node.returns is not None:
+            self.visit(node.returns)
+        self._bind(node.name, node, "def")
+        outer = self.definition
+        if outer is None:
+            self.definition = _FunctionBuilder(node.name, node.lineno, "function")
+        scope = _Scope("function", _parameters(node.args))
+        local, declared = _local_names(node.body)
+        scope.names |= local - declared
+        scope.declared_global = declared
+        self.scopes.append(scope)
+        for child in node.body:
+            self.visit(child)
+        self.scopes.pop()
+        if outer is None:
+            self._finish_definition()
+        self.definition = outer if outer is not None else None
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for expr in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
+            self.visit(expr)
+        outer = self.definition
+        if outer is None:
+            self.definition = _FunctionBuilder(node.name, node.lineno, "class")
+        self.scopes.append(_Scope("class"))
+        for child in node.body:
+            self.visit(child)
+        self.scopes.pop()
+        if outer is None:
+            self._finish_definition()
+            self.definition = None
+        self._bind(node.name, node, "class")
+
+    def _finish_definition(self) -> None:
+        built = self.definition
+        assert built is not None
+        reads = tuple(name for name in built.reads if name != built.name)
+        self.functions.append(Function(built.name, built.line, built.kind, reads,
+                                       tuple(built.writes), tuple(built.mutates)))
+
+    def _visit_arguments(self, args: ast.arguments) -> None:
+        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+            self.visit(default)
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if arg is not None and arg.annotation is not None:
+                self.visit(arg.annotation)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_arguments(node.args)
+        self.scopes.append(_Scope("lambda", _parameters(node.args)))
+        self.visit(node.body)
+        self.scopes.pop()
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
+                       elements: list[ast.expr]) -> None:
+        # NB: the first iterable is evaluated in the enclosing scope; targets are local:
+        #     [x for x in xs if x > k]  ->  refs {xs, k}; x is not a ref
+        self.visit(node.generators[0].iter)
+        self.scopes.append(_Scope("comprehension"))
+        for index, generator in enumerate(node.generators):
+            if index:
+                self.visit(generator.iter)
+            self._target(generator.target, "comprehension")
+            for condition in generator.ifs:
+                self.visit(condition)
+        for element in elements:
+            self.visit(element)
+        self.scopes.pop()
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    visit_SetComp = visit_ListComp  # type: ignore[assignment]
+    visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, [node.key, node.value])
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.pattern is not None:
+            self.visit(node.pattern)
+        if node.name:
+            self._bind(node.name, node, "match")
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self._bind(node.name, node, "match")
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self.generic_visit(node)
+        if node.rest:
+            self._bind(node.rest, node, "match")
+
+    # -- calls, strings, dicts -------------------------------------------------------------
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if _is_ipython_call(node):
+            self._magic(node)
+            return
+        name = _dotted(node.func)
+        if name is None and isinstance(node.func, ast.Attribute):
+            name = "." + node.func.attr
+        literals = tuple((k.arg, k.value.value) for k in node.keywords
+                         if k.arg and isinstance(k.value, ast.Constant) and _hashable(k.value.value))
+        if name is not None:
+            self.calls.append(Call(name, node.lineno, node.col_offset + 1, len(node.args),
+                                   tuple(k.arg for k in node.keywords if k.arg), literals, self.deferred))
+            self._file_access(node, name)
+        self._call_mutations(node, name, literals)
+        saved = self.context
+        self.visit(node.func)
+        self.context = None if name is None else name
+        for arg in node.args:
+            self.visit(arg)
+        for keyword in node.keywords:
+            self.context = keyword.arg
+            self.visit(keyword.value)
+        self.context = saved
+
+    def _call_mutations(self, node: ast.Call, name: str | None, literals: tuple[tuple[str, object], ...]) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            root = _root_name(func.value)
+            if root is not None and (func.attr in MUTATING_METHODS or ("inplace", True) in literals):
+                how = f".{func.attr}(..., inplace=True)" if ("inplace", True) in literals else f".{func.attr}()"
+                self._mutate(root, node, how)
+        if name in SHUFFLES and node.args and isinstance(node.args[0], ast.Name):
+            self._mutate(node.args[0].id, node, f"{name}()")
+
+    def _file_access(self, node: ast.Call, name: str) -> None:
+        tail = name.rsplit(".", 1)[-1]
+        path_arg: ast.expr | None = None
+        mode: Literal["read", "write"] | None = None
+        if name in ("open", "io.open", "codecs.open"):
+            path_arg = node.args[0] if node.args else None
+            flags = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            text = flags.value if isinstance(flags, ast.Constant) and isinstance(flags.value, str) else "r"
+            mode = "write" if any(ch in text for ch in "wax+") else "read"
+        elif tail in ("read_text", "read_bytes", "write_text", "write_bytes", "open") and isinstance(node.func, ast.Attribute):
+            receiver = node.func.value  # Path("data.csv").read_text()
+            if isinstance(receiver, ast.Call) and receiver.args and (_dotted(receiver.func) or "").endswith("Path"):
+                path_arg = receiver.args[0]
+                mode = "write" if tail.startswith("write") else "read"
+        elif tail in _READ_METHODS or tail in _WRITE_METHODS:
+            mode = "write" if tail in _WRITE_METHODS and tail not in _READ_METHODS else "read"
+            if tail in ("dump",):  # joblib.dump(obj, "model.pkl")
+                path_arg = node.args[1] if len(node.args) > 1 else None
+            elif tail in ("save", "savez", "savez_compressed", "savetxt", "imwrite", "imsave") and name.split(".")[0] in ("np", "numpy", "cv2", "plt", "imageio"):
+                path_arg = node.args[0] if node.args else None
+            else:
+                path_arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg in _PATH_KEYWORDS), None)
+        if mode is not None and isinstance(path_arg, ast.Constant) and isinstance(path_arg.value, str):
+            self.files.append(FileAccess(path_arg.value, node.lineno, mode, name))
+
+    def _magic(self, node: ast.Call) -> None:
+        assert isinstance(node.func, ast.Attribute)
+        method = node.func.attr
+        args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else "" for a in node.args]
+        args += [""] * (3 - len(args))
+        if method == "run_line_magic":
+            self.magics.append(Magic("line", args[0], args[1], node.lineno))
+        elif method == "run_cell_magic":
+            self.magics.append(Magic("cell", args[0], args[1], node.lineno, args[2]))
+        elif method == "magic":  # the old API: get_ipython().magic("matplotlib inline")
+            name, _, rest = args[0].lstrip("%").partition(" ")
+            self.magics.append(Magic("line", name, rest, node.lineno))
+        else:
+            self.magics.append(Magic("shell", method, args[0], node.lineno))
+        for arg in node.args[3:]:
+            self.visit(arg)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and len(node.value) >= 3:
+            self.strings.append(StringLiteral(node.value, node.lineno, node.col_offset + 1, self.context))
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        saved = self.context
+        for key, value in zip(node.keys, node.values):
+            if key is not None:
+                self.context = None
+                self.visit(key)
+            self.context = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+            self.visit(value)
+        self.context = saved
+
+    def generic_visit(self, node: ast.AST) -> None:
+        saved = self.context
+        if not isinstance(node, (ast.Expr, ast.JoinedStr, ast.FormattedValue, ast.BinOp)):
+            self.context = None
+        super().generic_visit(node)
+        self.context = saved
+
+
+_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+        ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^", ast.LShift: "<<",
+        ast.RShift: ">>", ast.MatMult: "@"}
+
+
+def _hashable(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool, bytes, type(None)))
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``np.random.seed`` for a chain of attributes on a name, else ``None``."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """The name an attribute/subscript/method chain starts from: ``df.loc[m, 'a']`` → ``df``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        if isinstance(node, ast.Call):
+            return None  # NB: `f(x).a = 1` mutates f's result, not a name
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe_store(target: ast.expr, root: str) -> str:
+    return f"{_short(target)} = ..."
+
+
+def _is_ipython_call(node: ast.Call) -> bool:
+    func = node.func
+    return (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name) and func.value.func.id == "get_ipython"
+            and func.attr in ("run_line_magic", "run_cell_magic", "system", "getoutput", "magic"))
+
+
+def _is_magic_statement(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and _is_ipython_call(node.value)
+
+
+def _parameters(args: ast.arguments) -> set[str]:
+    names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+    return names
+
+
+def _local_names(body: list[ast.stmt]) -> tuple[set[str], set[str]]:
+    """Names a function body binds (Python's rule: assigned anywhere → local) and ``global`` names."""
+    local: set[str] = set()
+    declared: set[str] = set()
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            local.add(node.name)
+            continue  # their bodies are their own scopes
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            local.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            local.update((a.asname or a.name.split(".")[0]) for a in node.names if a.name != "*")
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            local.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names) if isinstance(node, ast.Global) else local.update(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            local.add(node.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return local, declared
+
+
+def _statement(node: ast.stmt) -> Statement:
+    digest = hashlib.blake2b(ast.dump(node, annotate_fields=False).encode(), digest_size=12).hexdigest()
+    return Statement(node.lineno, node.end_lineno or node.lineno, digest)

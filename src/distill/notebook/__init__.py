@@ -1,0 +1,1 @@
+"""Reading Jupyter notebooks: files to frozen records, IPython syntax to analysable Python."""

@@ -1,0 +1,274 @@
+"""Reading ``.ipynb`` files into ``Notebook`` records, with one clear error per bad file.
+
+Responsibilities:
+- bytes → text: empty files, UTF-16/32 files and undecodable bytes get their own message;
+- text → JSON: a syntax error is reported with its line, column and the offending line;
+- JSON → notebook: a missing or unknown ``nbformat``, upgrading v1–v3 to v4 (nbformat's own
+  converters), repairing what nbformat repairs (missing cell ids) and schema validation, whose
+  failure names the JSON path of the violation;
+- the kernel language, so non-Python notebooks are recognised before any analysis;
+- where each cell's source starts in the file, for annotations on the raw ``.ipynb``.
+
+nbformat is imported when the first notebook is read, not at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import DistillError
+from .model import Cell, CellKind, Notebook, Output
+
+KNOWN_MAJOR = (1, 2, 3, 4)
+
+
+class NotebookError(DistillError):
+    """A file that cannot be read as a notebook.
+
+    Attributes:
+        path: the file.
+        line: line of the problem in the file (broken JSON), when known.
+        column: its column.
+    """
+
+    def __init__(self, path: Path | str, message: str, *, hint: str | None = None,
+                 line: int | None = None, column: int | None = None) -> None:
+        super().__init__(f"{path}: {message}", hint=hint)
+        self.path = str(path)
+        self.reason = message
+        self.line = line
+        self.column = column
+
+
+def read_notebook(path: Path | str) -> Notebook:
+    """Read, upgrade and validate a notebook.
+
+    Args:
+        path: an ``.ipynb`` file.
+
+    Returns:
+        The notebook, with cells numbered from 1 over all cells.
+
+    Raises:
+        NotebookError: the file is missing, empty, not UTF-8, not JSON, not a notebook, of an
+            unknown nbformat version, or fails the nbformat schema. The message says which,
+            where, and what to do.
+
+    Example:
+        >>> nb = read_notebook("analysis.ipynb")  # doctest: +SKIP
+        >>> [cell.number for cell in nb.code_cells]  # doctest: +SKIP
+        [2, 3, 5]
+    """
+    path = Path(path)
+    text = _decode(path, _read_bytes(path))
+    data = _parse_json(path, text)
+    major, minor = _version(path, data)
+    node = _to_v4(path, data, major, minor)
+    return _build(path, node, text if major == 4 else None, (major, minor))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotebookError(path, "no such file") from None
+    except IsADirectoryError:
+        raise NotebookError(path, "is a folder, not a notebook file") from None
+    except OSError as exc:
+        raise NotebookError(path, f"cannot be read: {exc.strerror or exc}") from exc
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    if not raw.strip():
+        raise NotebookError(
+            path, f"is empty ({len(raw)} bytes): a notebook is a JSON object with 'cells' and 'nbformat'",
+            hint="delete the file, or open it in Jupyter and save it again",
+        )
+    # NB: a notebook saved by a Windows tool as UTF-16 starts with a byte-order mark, or has a
+    # NUL after every ASCII character; `json` would fail on it with a misleading message.
+    #     b'\xff\xfe{\x00"\x00' -> UTF-16-LE
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) > 1 and (raw[1] == 0 or raw[0] == 0)):
+        encoding = "UTF-32" if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")) else "UTF-16"
+        raise NotebookError(
+            path, f"is encoded as {encoding}; notebooks are UTF-8 JSON",
+            hint=f"convert it: iconv -f {encoding} -t UTF-8 '{path}' > fixed.ipynb",
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise NotebookError(
+            path, f"is not valid UTF-8: byte 0x{raw[exc.start]:02x} at line {line} (offset {exc.start})",
+            hint="re-save the notebook as UTF-8 from Jupyter or your editor", line=line,
+        ) from None
+
+
+def _parse_json(path: Path, text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = text.splitlines()
+        shown = lines[exc.lineno - 1].strip() if 0 < exc.lineno <= len(lines) else ""
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise NotebookError(
+            path, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            + (f": {shown}" if shown else ""),
+            hint="fix the file by hand (a merge conflict or hand edit often leaves a stray "
+                 "comma, quote or <<<<<<< marker), or restore it from version control",
+            line=exc.lineno, column=exc.colno,
+        ) from None
+    if not isinstance(data, dict):
+        raise NotebookError(
+            path, f"is JSON but not a notebook: the top level is a {type(data).__name__}, "
+                  "expected an object with 'cells' and 'nbformat'",
+        )
+    return data
+
+
+def _version(path: Path, data: dict[str, Any]) -> tuple[int, int]:
+    if "nbformat" not in data:
+        raise NotebookError(
+            path, "has no 'nbformat' key: it is not a Jupyter notebook, or a tool dropped the key",
+            hint='add "nbformat": 4, "nbformat_minor": 5 at the top level if the cells are in '
+                 'the v4 layout ("cells": [...])',
+        )
+    major, minor = data["nbformat"], data.get("nbformat_minor", 0)
+    if not isinstance(major, int) or isinstance(major, bool) or major not in KNOWN_MAJOR:
+        raise NotebookError(
+            path, f"has nbformat {major!r}; known versions are 1 to 4",
+            hint="upgrade distill, or convert the notebook with `jupyter nbconvert --to notebook`",
+        )
+    return major, minor if isinstance(minor, int) else 0
+
+
+def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
+    import nbformat
+    from nbformat.validator import ValidationError
+
+    try:
+        # NB: each version's reader first turns list-of-lines sources into strings
+        #     {"source": ["a\n", "b"]} -> {"source": "a\nb"}
+        node = nbformat.versions[major].to_notebook_json(data, minor=minor) if major > 1 else nbformat.from_dict(data)
+        if major != 4:
+            # NB: v1-v3 are upgraded with nbformat's converters (worksheets flattened, heading
+            # cells turned into markdown) before validation against the v4 schema.
+            node = nbformat.convert(node, 4)
+    except Exception as exc:  # nbformat's converters raise bare KeyError/TypeError on bad input
+        cause = f"a required key '{exc.args[0] if exc.args else exc}' is missing" if isinstance(exc, (KeyError, AttributeError)) else f"{type(exc).__name__}: {exc}"
+        raise NotebookError(
+            path, f"is an nbformat {major} notebook that cannot be upgraded to version 4: {cause}",
+            hint="open it in Jupyter and save it again",
+        ) from exc
+    try:
+        nbformat.validate(node, version=4)
+    except ValidationError:
+        # NB: normalize repairs what Jupyter itself repairs on open (missing cell ids, a
+        # missing execution_count); it deep-copies, so it runs only for invalid notebooks.
+        _, node = nbformat.validator.normalize(node, version=4, version_minor=node.get("nbformat_minor", 5))
+    try:
+        nbformat.validate(node, version=4)
+    except ValidationError as exc:
+        raise NotebookError(path, f"fails the nbformat schema: {_schema_message(exc)}",
+                            hint="open it in Jupyter and save it again, or fix the key named above") from None
+    return node
+
+
+def _schema_message(exc: Any) -> str:
+    """``at cells[3].outputs[0]: 'output_type' is a required property``."""
+    inner = getattr(exc, "original", None) or exc
+    where = ""
+    parts = list(getattr(inner, "absolute_path", None) or getattr(inner, "path", None) or [])
+    for part in parts:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    message = getattr(inner, "message", None) or str(inner).splitlines()[0]
+    if len(message) > 200:
+        message = message[:197] + "..."
+    return f"at {where}: {message}" if where else message
+
+
+def _build(path: Path, node: Any, text: str | None, version: tuple[int, int]) -> Notebook:
+    metadata = node.get("metadata", {})
+    kernelspec = metadata.get("kernelspec") or {}
+    language_info = metadata.get("language_info") or {}
+    language = str(kernelspec.get("language") or language_info.get("name") or _language_of_kernel(kernelspec.get("name")) or "python").lower()
+    raw_cells = node.get("cells", [])
+    positions = _source_positions(text, len(raw_cells)) if text is not None else None
+    cells = []
+    for index, raw in enumerate(raw_cells):
+        kind: CellKind = raw.get("cell_type", "code")
+        count = raw.get("execution_count") if kind == "code" else None
+        tags = (raw.get("metadata") or {}).get("tags") or ()
+        file_line, listed = positions[index] if positions else (None, False)
+        cells.append(Cell(
+            number=index + 1, kind=kind, source=_join(raw.get("source", "")),
+            execution_count=count if isinstance(count, int) else None,
+            outputs=tuple(_output(o) for o in raw.get("outputs", ()) or ()),
+            tags=tuple(str(tag) for tag in tags), cell_id=raw.get("id"),
+            file_line=file_line, lines_in_file=listed,
+        ))
+    return Notebook(path=path, cells=tuple(cells), language=language,
+                    kernel=kernelspec.get("name"), version=version)
+
+
+def _language_of_kernel(name: Any) -> str | None:
+    if not isinstance(name, str):
+        return None
+    lowered = name.lower()
+    for prefix, language in (("python", "python"), ("ir", "r"), ("julia", "julia"), ("sas", "sas"),
+                             ("swift", "swift"), ("scala", "scala"), ("bash", "bash")):
+        if lowered.startswith(prefix):
+            return language
+    return None
+
+
+def _join(source: Any) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _output(raw: Any) -> Output:
+    kind = raw.get("output_type", "")
+    size = _size(raw.get("data")) + _size(raw.get("text")) + _size(raw.get("traceback"))
+    if kind == "error":
+        evalue = str(raw.get("evalue", ""))
+        return Output(kind, size, ename=str(raw.get("ename", "")), evalue=evalue[:200])
+    return Output(kind, size)
+
+
+def _size(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_size(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_size(item) for item in value.values())
+    return len(str(value))
+
+
+_SOURCE_KEY = re.compile(r'"source"\s*:\s*(\[\s*\]|\[\s*\n?|")')
+
+
+def _source_positions(text: str, ncells: int) -> list[tuple[int | None, bool]] | None:
+    """Where each cell's first source line sits in the file.
+
+    The ``"source"`` keys appear once per cell, in order, in files written by Jupyter; when the
+    count does not match (a key inside metadata, say) no positions are given rather than wrong
+    ones.
+    """
+    matches = list(_SOURCE_KEY.finditer(text))
+    if len(matches) != ncells:
+        return None
+    positions: list[tuple[int | None, bool]] = []
+    line, offset = 1, 0
+    for match in matches:
+        line += text.count("\n", offset, match.start())
+        offset = match.start()
+        opener = match.group(1)
+        listed = opener.startswith("[") and opener.endswith("\n")
+        positions.append((line + 1 if listed else line, listed))
+    return positions
