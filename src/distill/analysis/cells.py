@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 
@@ -220,12 +221,13 @@ class CellAnalysis:
         return tuple(dict.fromkeys(binding.name for binding in self.bindings))
 
 
-def analyze_cell(code: str, cell_id: int = 0) -> CellAnalysis:
+def analyze_cell(code: str, cell_id: int = 0, *, tree: ast.Module | None = None) -> CellAnalysis:
     """Analyse one cell's Python code (IPython syntax already rewritten).
 
     Args:
         code: the cell as Python; see ``notebook.magics.to_python``.
         cell_id: the cell's number, carried into the record.
+        tree: ``ast.parse(code)`` when the caller already has it.
 
     Returns:
         The frozen record; a cell that does not parse gets ``syntax_error`` and nothing else.
@@ -236,7 +238,7 @@ def analyze_cell(code: str, cell_id: int = 0) -> CellAnalysis:
         (('x', 'df'), ('y', 'x'), ['df'])
     """
     try:
-        tree = ast.parse(code)
+        tree = tree if tree is not None else ast.parse(code)
     except SyntaxError as exc:
         return CellAnalysis(CellId(cell_id), syntax_error=SyntaxProblem(exc.lineno or 1, exc.offset or 1, exc.msg))
     except ValueError as exc:  # source with a NUL byte
@@ -244,7 +246,8 @@ def analyze_cell(code: str, cell_id: int = 0) -> CellAnalysis:
     visitor = _Visitor()
     for node in tree.body:
         visitor.visit(node)
-    statements = tuple(_statement(node) for node in tree.body if not _is_magic_statement(node))
+    lines = code.split("\n")
+    statements = tuple(_statement(node, lines) for node in tree.body if not _is_magic_statement(node))
     code_hash = hashlib.blake2b("".join(s.digest for s in statements).encode(), digest_size=16).hexdigest()
     return CellAnalysis(
         CellId(cell_id), tuple(visitor.uses.values()), tuple(visitor.bindings), tuple(visitor.mutations),
@@ -754,6 +757,13 @@ def _local_names(body: list[ast.stmt]) -> tuple[set[str], set[str]]:
     return local, declared
 
 
-def _statement(node: ast.stmt) -> Statement:
-    digest = hashlib.blake2b(ast.dump(node, annotate_fields=False).encode(), digest_size=12).hexdigest()
+_COMMENT = re.compile(r"#[^\n'\"]*$", re.M)
+
+
+def _statement(node: ast.stmt, lines: list[str]) -> Statement:
+    # NB: the digest is of the source text with comments and spacing removed, not of the AST:
+    # dumping every statement's AST costs more than the rest of the analysis together.
+    end = node.end_lineno or node.lineno
+    text = _COMMENT.sub("", "\n".join(lines[node.lineno - 1:end]))
+    digest = hashlib.blake2b("".join(text.split()).encode(), digest_size=12).hexdigest()
     return Statement(node.lineno, node.end_lineno or node.lineno, digest)

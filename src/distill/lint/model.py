@@ -75,6 +75,7 @@ class Finding:
     column: int | None = None
     file_line: int | None = None
     execution_count: int | None = None
+    subject: str | None = None
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:

@@ -21,13 +21,23 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Cell magics whose body is Python run in the kernel's namespace.
 PYTHON_BODY_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "memit", "mprun", "lprun"})
 
 #: Line magics whose argument is a Python statement run in the kernel's namespace.
 _TIMED = ("time", "timeit", "prun", "capture", "debug", "memit", "mprun")
+
+#: IPython's line magics, which its ``automagic`` lets a cell call without the ``%``.
+AUTOMAGICS = frozenset("""
+    alias autoawait autocall automagic bookmark cat cd clear colors conda config connect_info cp debug dhist dirs
+    doctest_mode ed edit env gui hist history killbgscripts ldir less lf lk ll load load_ext loadpy logoff logon
+    logstart logstate logstop ls lsmagic lx macro magic man matplotlib mkdir more mv notebook page pastebin pdb pdef
+    pdoc pfile pinfo pinfo2 pip popd pprint precision prun psearch psource pushd pwd pycat pylab quickref recall
+    rehashx reload_ext rep rerun reset reset_selective rm rmdir run save sc set_env store sx system tb time timeit
+    unalias unload_ext who who_ls whos xdel xmode
+""".split())
 
 _STORES_RESULT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*<<")
 
@@ -45,6 +55,7 @@ class PythonSource:
     code: str
     ipython: bool = False
     cell_magic: str | None = None
+    tree: ast.Module | None = field(default=None, compare=False, repr=False)
 
 
 def to_python(source: str) -> PythonSource:
@@ -61,8 +72,7 @@ def to_python(source: str) -> PythonSource:
     if first is not None and lines[first].lstrip().startswith("%%"):
         return _cell_magic(lines, first)
     try:
-        ast.parse(source)
-        return PythonSource(source)
+        return PythonSource(source, tree=ast.parse(source))
     except (SyntaxError, ValueError):
         pass
     return PythonSource(_line_syntax(source), ipython=True)
@@ -91,8 +101,17 @@ def _line_syntax(source: str) -> str:
         from IPython.core.inputtransformer2 import TransformerManager
     except ImportError:  # pragma: no cover - IPython is a dependency; keep analysis alive anyway
         return source
-    manager = TransformerManager()
-    lines = source.split("\n")
+    manager = _manager(TransformerManager)
+    lines = [_automagic(line) for line in source.split("\n")]
+    source = "\n".join(lines)
+    # NB: most cells need only a few escaped lines rewritten; tokenising the whole cell with
+    # IPython costs ten times more, so it is the fallback, not the first try.
+    quick = "\n".join(_escaped_line(manager, line) if _ESCAPED.search(line) else line for line in lines)
+    try:
+        ast.parse(quick)
+        return "\n".join(_keep_timed_statement(line) for line in quick.split("\n"))
+    except (SyntaxError, ValueError):
+        pass
     try:
         code = manager.transform_cell(source)
     except Exception:  # a cell IPython cannot tokenise: transform what can be, line by line
@@ -115,6 +134,44 @@ def _line_syntax(source: str) -> str:
     else:
         code = code[:-1] if code.endswith("\n") and not source.endswith("\n") else code
     return "\n".join(_keep_timed_statement(line) for line in code.split("\n"))
+
+
+_ESCAPED = re.compile(r"^\s*[!%]|^\s*[\w.\[\], ]+=\s*[!%]|\?\s*$")
+_MANAGERS: list[object] = []
+
+
+def _manager(factory):  # type: ignore[no-untyped-def]
+    if not _MANAGERS:
+        _MANAGERS.append(factory())
+    return _MANAGERS[0]
+
+
+def _escaped_line(manager, line: str) -> str:  # type: ignore[no-untyped-def]
+    stripped = line.lstrip()
+    try:
+        rewritten = manager.transform_cell(stripped).rstrip("\n")
+    except Exception:  # IPython cannot tokenise the line alone; the whole-cell pass will try
+        return line
+    if "\n" in rewritten:
+        return line
+    return line[: len(line) - len(stripped)] + rewritten
+
+
+def _automagic(line: str) -> str:
+    """``timeit f(x)`` → ``%timeit f(x)`` when the line is not Python by itself.
+
+    NB: with automagic on (IPython's default) a line starting with a magic's name runs it:
+        timeit dprod(xvec)      # the same as %timeit dprod(xvec)
+    """
+    stripped = line.lstrip()
+    word = stripped.split(" ", 1)[0]
+    if word not in AUTOMAGICS or stripped == word:
+        return line
+    try:
+        ast.parse(stripped)
+        return line
+    except SyntaxError:
+        return line[: len(line) - len(stripped)] + "%" + stripped
 
 
 _TIMED_CALL = re.compile(r"^(?P<indent>\s*)get_ipython\(\)\.run_line_magic\('(?P<name>\w+)', (?P<arg>'.*'|\".*\")\)\s*$")
