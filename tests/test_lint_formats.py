@@ -265,6 +265,7 @@ def test_json_files_keep_status_errors_and_every_finding_field() -> None:
         "column": 5,
         "file_line": 40,
         "execution_count": 7,
+        "subject": None,
     }
     assert files[0]["suppressed"] == 2
     assert files[3] == {

@@ -40,7 +40,14 @@ def cli() -> None:
     distill run       run what is stale, reuse what is cached
     distill status    every step fresh or stale, and why
     distill show      where an output came from, and what it holds
+    distill lint      hidden state and production hazards in notebooks
     """
+
+
+def _register() -> None:
+    from .lint import lint
+
+    cli.add_command(lint)
 
 
 class _Progress:
@@ -207,6 +214,9 @@ def show(name: str, project: str | None, overrides: tuple[str, ...], env: str | 
             click.echo(f"  value:    {summary['value']!r}")
         elif "length" in summary:
             click.echo(f"  length:   {summary['length']}")
+
+
+_register()
 
 
 def main() -> None:

@@ -84,8 +84,8 @@ def execution_order(ctx: Context) -> Iterator[Finding]:
         flow = (f"; data flowed upwards: cell {upward[0].target} read `{upward[0].name}` from cell {upward[0].source} below it"
                 if upward else "")
         more = f" ({inversions} cells ran out of order)" if inversions > 1 else ""
-        yield ctx.finding("DL101", f"cell {cell.number} ran as [{count}] after cell {above.number} above it ran as "
-                                   f"[{above_count}]{more}{flow}", cell)
+        yield ctx.finding("DL101", f"cell {cell.number} ran as [{count}], before cell {above.number} above it "
+                                   f"([{above_count}]){more}{flow}", cell)
     if counts:
         last_executed = max(c.number for c, _ in counts)
         for cell in cells:
@@ -135,6 +135,8 @@ def _missing(name: str, number: int, bound: set[str], definers: dict[str, tuple[
     if name == "__file__":
         return "DL104", "`__file__` is not defined in a notebook kernel"
     later = [c for c in definers.get(name, ()) if c >= number]
+    if later and later[0] == number:
+        return "DL103", f"{subject} is used before this cell defines it, further down"
     if later:
         return "DL103", f"{subject} is used before it is defined: only cell {later[0]}, below, defines it"
     if opaque is not None and opaque <= number:
@@ -290,8 +292,17 @@ def _secrets(ctx: Context, cell: AnalysedCell) -> Iterator[Finding]:
 
 # -- DL4xx: SQL ----------------------------------------------------------------------------
 
-_SQL = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|MERGE|DROP|ALTER|REPLACE)\b.*\b(?:FROM|INTO|TABLE|SET|AS)\b",
-                  re.I | re.S)
+_SQL_START = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|MERGE|DROP|ALTER|REPLACE)\b", re.I)
+_SQL_WORDS = re.compile(r"\b(SELECT|FROM|WHERE|JOIN|GROUP\s+BY|ORDER\s+BY|HAVING|LIMIT|INSERT\s+INTO|VALUES|UPDATE|SET|"
+                        r"DELETE\s+FROM|CREATE\s+TABLE|UNION|ON|AS|AND|DISTINCT|COUNT|SUM|AVG)\b", re.I)
+
+
+def _looks_like_sql(text: str) -> bool:
+    """A query, not prose: starts with a statement keyword, has three distinct SQL keywords, and
+    is not a sentence. NB: "Select the best model from the list, then see where it fails." is prose."""
+    if not _SQL_START.match(text) or text.rstrip().endswith((".", "!", "?")):
+        return False
+    return len({" ".join(word.upper().split()) for word in _SQL_WORDS.findall(text)}) >= 3
 
 
 def sql(ctx: Context) -> Iterator[Finding]:
@@ -303,7 +314,7 @@ def sql(ctx: Context) -> Iterator[Finding]:
                 prefix = "%%" if magic.kind == "cell" else "%"
                 yield ctx.finding("DL401", f"query in `{prefix}{magic.name}`: {first!r}", cell, magic.line)
         for string in cell.analysis.strings:
-            if len(string.value) >= ctx.options.sql_min_length and _SQL.match(string.value):
+            if len(string.value) >= ctx.options.sql_min_length and _looks_like_sql(string.value):
                 first = " ".join(string.value.split())[:50]
                 yield ctx.finding("DL402", f"{len(string.value)}-character SQL query in a string: {first!r}...", cell,
                                   string.line, string.column)

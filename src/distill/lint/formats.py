@@ -169,6 +169,8 @@ def _summary(result: LintResult) -> str:
     skipped = f"; {not_python} not Python (not checked)" if not_python else ""
     if not findings and not unreadable:
         analysed = len(result.files) - not_python
+        if not analysed:
+            return f"No Python notebooks to check{skipped}."
         return f"All checks passed: {_plural(analysed, 'notebook')}{hidden}{skipped}."
     if findings:
         counts = [

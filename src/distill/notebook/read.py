@@ -250,7 +250,7 @@ def _size(value: Any) -> int:
     return len(str(value))
 
 
-_SOURCE_KEY = re.compile(r'"source"\s*:\s*(\[\s*\]|\[\s*\n?|")')
+_SOURCE_KEY = re.compile(r'"source"\s*:\s*(\[\s*\]|\[[ \t]*\n|\[|")')
 
 
 def _source_positions(text: str, ncells: int) -> list[tuple[int | None, bool]] | None:
