@@ -188,10 +188,12 @@ def dependencies(ctx: Context) -> Iterator[Finding]:
                 packages = [p for p in match.group(2).split() if not p.startswith("-")]
                 shown = " ".join(packages) or "packages"
                 yield ctx.finding("DL202", f"installs {shown} while running (`{command.strip()[:60]}`)", cell, magic.line)
-        for imp in cell.analysis.imports:
-            if imp.level or not imp.module:
-                continue
-            top = imp.top
+        # NB: `%load_ext rpy2.ipython` imports the package rpy2 just as `import rpy2` would
+        extensions = [(m.args.split()[0], m.line) for m in cell.analysis.magics
+                      if m.kind == "line" and m.name in ("load_ext", "reload_ext") and m.args.split()]
+        modules = [(imp.module, imp.line) for imp in cell.analysis.imports if not imp.level and imp.module]
+        for module, line in modules + extensions:
+            top = module.split(".")[0]
             if top in reported or deps.is_standard(top) or deps.is_local(top, folder):
                 continue
             if deps.is_declared(top, declared):
@@ -202,7 +204,7 @@ def dependencies(ctx: Context) -> Iterator[Finding]:
                 message = f"`{top}` is imported but {where} does not declare `{dist}`"
             else:
                 message = f"`{top}` is imported but no requirements.txt, pyproject.toml or environment.yml next to the notebook declares `{dist}`"
-            yield ctx.finding("DL201", message, cell, imp.line)
+            yield ctx.finding("DL201", message, cell, line)
 
 
 # -- DL3xx: environment and security --------------------------------------------------------

@@ -35,11 +35,11 @@ KNOWN_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "umap": ("umap-learn",), "hdbscan": ("hdbscan",), "gensim": ("gensim",), "nltk": ("nltk",), "spacy": ("spacy",),
     "tables": ("tables",), "sqlalchemy": ("sqlalchemy",), "pyspark": ("pyspark",), "telegram": ("python-telegram-bot",),
     "github": ("pygithub",), "git": ("gitpython",), "zmq": ("pyzmq",), "Levenshtein": ("python-levenshtein", "levenshtein"),
-    "slugify": ("python-slugify",), "multipart": ("python-multipart",), "ruamel": ("ruamel.yaml",),
+    "slugify": ("python-slugify",), "sql": ("ipython-sql", "jupysql"), "rpy2": ("rpy2",), "multipart": ("python-multipart",), "ruamel": ("ruamel.yaml",),
 }
 
 #: Modules a kernel always has besides the standard library.
-KERNEL_MODULES = frozenset({"IPython", "ipykernel", "__future__", "google.colab"})
+KERNEL_MODULES = frozenset({"IPython", "ipykernel", "__future__", "autoreload", "storemagic"})
 
 _SKIP_FOLDERS = frozenset({".git", ".ipynb_checkpoints", "node_modules", "__pycache__"})
 

@@ -375,7 +375,7 @@ def check_findings(findings: Sequence[Finding], execution: Execution) -> Check:
     runs = {run.number: run for run in execution.cells}
     judged = sorted((f for f in findings if f.code in CONFIRMABLE), key=lambda f: f.sort_key)
     verdicts = tuple(_judge(finding, execution, runs) for finding in judged)
-    predicted = {finding.cell for finding in judged}
+    predicted = {f.cell for f in judged if _same_file(f.path, execution.path)}
     missed = tuple(run for run in execution.cells if run.status == "error"
                    and run.ename in SYNTAX_ERRORS | NAME_ERRORS and run.number not in predicted)
     return Check(execution=execution, verdicts=verdicts, missed=missed)

@@ -106,7 +106,7 @@ def _line_syntax(source: str) -> str:
     source = "\n".join(lines)
     # NB: most cells need only a few escaped lines rewritten; tokenising the whole cell with
     # IPython costs ten times more, so it is the fallback, not the first try.
-    quick = "\n".join(_escaped_line(manager, line) if _ESCAPED.search(line) else line for line in lines)
+    quick = "\n".join(_quick_rewrite(manager, lines))
     try:
         ast.parse(quick)
         return "\n".join(_keep_timed_statement(line) for line in quick.split("\n"))
@@ -144,6 +144,31 @@ def _manager(factory):  # type: ignore[no-untyped-def]
     if not _MANAGERS:
         _MANAGERS.append(factory())
     return _MANAGERS[0]
+
+
+def _quick_rewrite(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Rewrite escaped lines one by one; a magic continued with ``\\`` is joined first and
+    followed by blank lines, so the lines after it keep their numbers.
+
+    NB:  %time pp = PrettyPrinter(\\        ->  get_ipython().run_line_magic('time', ''); pp = PrettyPrinter(indent=4)
+             indent=4)                   ->  (blank)
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not _ESCAPED.search(line):
+            out.append(line)
+            index += 1
+            continue
+        joined, consumed = line, 1
+        while joined.endswith("\\") and index + consumed < len(lines):
+            joined = joined[:-1] + " " + lines[index + consumed].strip()
+            consumed += 1
+        out.append(_keep_timed_statement(_escaped_line(manager, joined)))
+        out.extend([""] * (consumed - 1))
+        index += consumed
+    return out
 
 
 def _escaped_line(manager, line: str) -> str:  # type: ignore[no-untyped-def]
