@@ -1,4 +1,4 @@
-"""Run the three distill benchmarks one after the other.
+"""Run the four distill benchmarks one after the other.
 
 Each runs in its own interpreter (so one's imports do not warm up another's)
 with the interpreter this script runs on.  Extra arguments are not passed on;
@@ -25,6 +25,7 @@ def main(argv=None) -> int:
         ["bench_startup.py"] + (["--repeats", "5"] if quick else []),
         ["bench_overhead.py"] + (["--sizes", "100", "--repeats", "3"] if quick else []),
         ["bench_noop.py"] + (["--sizes", "100", "--repeats", "3"] if quick else []),
+        ["bench_lint.py"] + (["--repeats", "3"] if quick else []),
     ]
     failed = 0
     for job in jobs:

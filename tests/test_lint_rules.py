@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from lint_helpers import Case, found, run_case
 
 HIDDEN = ("DL103", "DL104")
@@ -82,8 +81,8 @@ CASES = [
     Case("credential-url", ['engine = create_engine("postgresql://user:s3cr3t@db:5432/x")'], {("DL302", 1, 1)}, ("DL302",)),
     Case("keyword-and-dict", ['conn = connect(password="s3cr3t")', 'cfg = {"api_key": "abcd1234efgh"}'],
          {("DL302", 1, 1), ("DL302", 2, 1)}, ("DL302",)),
-    Case("not-secrets", ['password = os.environ["DB_PASSWORD"]\npassword = ""\ntoken_path = "token.json"\n'
-                         'api_key = "YOUR_API_KEY"\nengine = create_engine("postgresql://user:${PASSWORD}@db/x")'],
+    Case("not-secrets", [('password = os.environ["DB_PASSWORD"]\npassword = ""\ntoken_path = "token.json"\n'
+                         'api_key = "YOUR_API_KEY"\nengine = create_engine("postgresql://user:${PASSWORD}@db/x")')],
          set(), ("DL302",)),
     # DL303, DL304 shell
     Case("shell-escape", ["!ls -la", "files = !ls"], {("DL303", 1, 1), ("DL303", 2, 1)}, ("DL303",)),
@@ -94,8 +93,8 @@ CASES = [
          {("DL401", 1, 1), ("DL401", 2, 1), ("DL401", 3, 1)}, ("DL401",)),
     Case("long-sql-string", ['q = """\nSELECT region, SUM(amount) AS total\nFROM sales\nWHERE year = 2024\nGROUP BY region\n"""'],
          {("DL402", 1, 1)}, ("DL402",)),
-    Case("short-sql-and-prose", ['q = "SELECT * FROM t"\n'
-                                 'msg = "Select the best model from the list below and then report where it fails."'],
+    Case("short-sql-and-prose", [('q = "SELECT * FROM t"\n'
+                                 'msg = "Select the best model from the list below and then report where it fails."')],
          set(), ("DL402",)),
     # DL501 randomness
     Case("numpy-global", ["import numpy as np", "x = np.random.rand(3)"], {("DL501", 2, 1)}, ("DL501",)),

@@ -757,7 +757,7 @@ def _local_names(body: list[ast.stmt]) -> tuple[set[str], set[str]]:
     return local, declared
 
 
-_COMMENT = re.compile(r"#[^\n'\"]*$", re.M)
+_COMMENT = re.compile(r"#[^\n'\"]*$", re.MULTILINE)
 
 
 def _statement(node: ast.stmt, lines: list[str]) -> Statement:

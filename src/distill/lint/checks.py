@@ -211,7 +211,7 @@ def dependencies(ctx: Context) -> Iterator[Finding]:
 
 _HOME = re.compile(r"^(?:~[/\\]|/(?:home|Users|root|mnt|media|data|content|kaggle|Volumes|dbfs|workspace|srv|opt|gpfs|scratch|nfs)/|[A-Za-z]:[\\/]|\\\\[A-Za-z0-9])")
 _POSIX_ABSOLUTE = re.compile(r"^/[^/\s:*?\"<>|]+(?:/[^/\s:*?\"<>|]*)*$")
-_PATH_CONTEXTS = re.compile(r"(?:^|\.)(?:open|Path|chdir|join|append|insert|listdir|glob|walk|exists|isfile|isdir|makedirs|mkdir|read_\w+|to_\w+|load\w*|save\w*|imread|imwrite|dump|ExcelFile|connect|create_engine)$|(?:path|dir|file|folder|root)s?$", re.I)
+_PATH_CONTEXTS = re.compile(r"(?:^|\.)(?:open|Path|chdir|join|append|insert|listdir|glob|walk|exists|isfile|isdir|makedirs|mkdir|read_\w+|to_\w+|load\w*|save\w*|imread|imwrite|dump|ExcelFile|connect|create_engine)$|(?:path|dir|file|folder|root)s?$", re.IGNORECASE)
 
 
 def environment(ctx: Context) -> Iterator[Finding]:
@@ -253,7 +253,7 @@ _TOKENS = (
 _CREDENTIAL_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://([^/\s:@{}$<>]+):([^/\s@{}$<>]+)@[^\s/]+")
 _SECRET_WORDS = frozenset({"password", "passwd", "pwd", "pass", "secret", "token", "apikey", "credentials", "credential"})
 _KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "client", "signing", "encryption", "master"})
-_PLACEHOLDER = re.compile(r"^(?:|x+|\*+|\.+|-+|<.*>|\{.*\}|\$\{?\w+\}?|%\(?\w*\)?s|your[\w\s-]*|change[-_ ]?me|example|placeholder|none|null|secret|password|token|test|dummy|todo|tbd|fixme)$", re.I)
+_PLACEHOLDER = re.compile(r"^(?:|x+|\*+|\.+|-+|<.*>|\{.*\}|\$\{?\w+\}?|%\(?\w*\)?s|your[\w\s-]*|change[-_ ]?me|example|placeholder|none|null|secret|password|token|test|dummy|todo|tbd|fixme)$", re.IGNORECASE)
 
 
 def _secret_context(context: str | None) -> bool:
@@ -294,9 +294,9 @@ def _secrets(ctx: Context, cell: AnalysedCell) -> Iterator[Finding]:
 
 # -- DL4xx: SQL ----------------------------------------------------------------------------
 
-_SQL_START = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|MERGE|DROP|ALTER|REPLACE)\b", re.I)
+_SQL_START = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|MERGE|DROP|ALTER|REPLACE)\b", re.IGNORECASE)
 _SQL_WORDS = re.compile(r"\b(SELECT|FROM|WHERE|JOIN|GROUP\s+BY|ORDER\s+BY|HAVING|LIMIT|INSERT\s+INTO|VALUES|UPDATE|SET|"
-                        r"DELETE\s+FROM|CREATE\s+TABLE|UNION|ON|AS|AND|DISTINCT|COUNT|SUM|AVG)\b", re.I)
+                        r"DELETE\s+FROM|CREATE\s+TABLE|UNION|ON|AS|AND|DISTINCT|COUNT|SUM|AVG)\b", re.IGNORECASE)
 
 
 def _looks_like_sql(text: str) -> bool:
@@ -375,11 +375,11 @@ def _unseeded(name: str, head: str, tail: str, call, seeded: set[str]) -> str | 
     in_sklearn = head in ("sklearn", "imblearn") or "." not in call.name
     if tail in _SHUFFLE_SPLITTERS and in_sklearn and call.literal("shuffle") is True and call.literal("random_state") is None:
         return f"`{call.name}(shuffle=True)` without random_state"
-    if tail in _RANDOM_STATE and in_sklearn and (head in ("sklearn", "imblearn") or tail[0].isupper() or tail == "train_test_split"):
-        if call.literal("random_state") is None and "numpy" not in seeded and not everything:
-            if "random_state" in call.keywords and ("random_state", None) not in call.literals:
-                return None  # random_state=rng or a variable: seeded by the caller
-            return f"`{call.name}(...)` without random_state"
+    if (tail in _RANDOM_STATE and in_sklearn and (head in ("sklearn", "imblearn") or tail[0].isupper() or tail == "train_test_split")
+            and call.literal("random_state") is None and "numpy" not in seeded and not everything):
+        if "random_state" in call.keywords and ("random_state", None) not in call.literals:
+            return None  # random_state=rng or a variable: seeded by the caller
+        return f"`{call.name}(...)` without random_state"
     if tail == "sample" and call.name.startswith(".") is False and head not in ("random", "numpy") and "." in call.name \
             and "random_state" not in call.keywords and "numpy" not in seeded and not everything:
         return f"`{call.name}(...)` samples rows without random_state"

@@ -49,7 +49,7 @@ SKIP_FOLDERS = frozenset({".ipynb_checkpoints", "node_modules", "__pycache__", "
                           ".tox", ".nox", ".mypy_cache", ".pytest_cache", "build", "dist"})
 _LANGUAGE_NAMES = {"r": "R", "julia": "Julia", "sas": "SAS", "swift": "Swift", "scala": "Scala", "bash": "Bash",
                    "javascript": "JavaScript", "typescript": "TypeScript", "c++": "C++", "matlab": "MATLAB"}
-_SUPPRESS = re.compile(r"#\s*distill:\s*ignore(?:\[([^\]]*)\])?", re.I)
+_SUPPRESS = re.compile(r"#\s*distill:\s*ignore(?:\[([^\]]*)\])?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class LintConfig:
     fail_on: Severity = "warning"
     exclude: tuple[str, ...] = ()
     severity: dict[str, Severity] = field(default_factory=dict)
-    options: Options = Options()
+    options: Options = field(default_factory=Options)
     source: Path | None = None  # the pyproject.toml read, if any
 
 

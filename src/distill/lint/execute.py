@@ -214,7 +214,7 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
     with tempfile.TemporaryFile() as stderr, contextlib.ExitStack() as stack:
         try:
             stack.enter_context(client.setup_kernel(stderr=stderr))
-        except Exception as exc:  # any start failure becomes Execution.error, not a crash
+        except Exception as exc:  # noqa: BLE001 - a start failure is a result, not a crash
             error = _start_error(source, client.kernel_name, exc, stderr)
         for position, (index, cell) in enumerate(code):
             number = index + 1
@@ -250,7 +250,7 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
                          "crashed an extension or called os._exit)")
                 runs.extend(CellRun(i + 1, "not-run") for i, _ in code[position + 1:])
                 break
-            except Exception as exc:  # e.g. a lost ZeroMQ channel: report it, keep the results
+            except Exception as exc:  # noqa: BLE001 - e.g. a lost ZeroMQ channel; keep results
                 error = f"running cell {number} failed: {type(exc).__name__}: {exc}"
                 runs.append(CellRun(number, "not-run"))
                 continue
@@ -475,8 +475,9 @@ def render_check(check: Check) -> str:
              f"kernel in {execution.elapsed:.1f}s" + (f" ({tally})" if tally else "")]
     if execution.error:
         lines.append(f"error: {execution.error}")
-    rows = [(str(v.finding.cell or "-"), v.finding.code, v.finding.subject or "-", v.outcome,
-             v.detail) for v in check.verdicts]
+    rows: list[tuple[str, str, str, str, str]] = [
+        (str(v.finding.cell or "-"), v.finding.code, v.finding.subject or "-", v.outcome,
+         v.detail) for v in check.verdicts]
     rows += [(str(run.number), "-", _missing_name(run.evalue or "") or "-", "missed",
               f"{run.ename}: {run.evalue}") for run in check.missed]
     if rows:

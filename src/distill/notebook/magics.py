@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 #: Cell magics whose body is Python run in the kernel's namespace.
 PYTHON_BODY_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "memit", "mprun", "lprun"})
@@ -30,14 +31,7 @@ PYTHON_BODY_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "m
 _TIMED = ("time", "timeit", "prun", "capture", "debug", "memit", "mprun")
 
 #: IPython's line magics, which its ``automagic`` lets a cell call without the ``%``.
-AUTOMAGICS = frozenset("""
-    alias autoawait autocall automagic bookmark cat cd clear colors conda config connect_info cp debug dhist dirs
-    doctest_mode ed edit env gui hist history killbgscripts ldir less lf lk ll load load_ext loadpy logoff logon
-    logstart logstate logstop ls lsmagic lx macro magic man matplotlib mkdir more mv notebook page pastebin pdb pdef
-    pdoc pfile pinfo pinfo2 pip popd pprint precision prun psearch psource pushd pwd pycat pylab quickref recall
-    rehashx reload_ext rep rerun reset reset_selective rm rmdir run save sc set_env store sx system tb time timeit
-    unalias unload_ext who who_ls whos xdel xmode
-""".split())
+AUTOMAGICS = frozenset(["alias", "autoawait", "autocall", "automagic", "bookmark", "cat", "cd", "clear", "colors", "conda", "config", "connect_info", "cp", "debug", "dhist", "dirs", "doctest_mode", "ed", "edit", "env", "gui", "hist", "history", "killbgscripts", "ldir", "less", "lf", "lk", "ll", "load", "load_ext", "loadpy", "logoff", "logon", "logstart", "logstate", "logstop", "ls", "lsmagic", "lx", "macro", "magic", "man", "matplotlib", "mkdir", "more", "mv", "notebook", "page", "pastebin", "pdb", "pdef", "pdoc", "pfile", "pinfo", "pinfo2", "pip", "popd", "pprint", "precision", "prun", "psearch", "psource", "pushd", "pwd", "pycat", "pylab", "quickref", "recall", "rehashx", "reload_ext", "rep", "rerun", "reset", "reset_selective", "rm", "rmdir", "run", "save", "sc", "set_env", "store", "sx", "system", "tb", "time", "timeit", "unalias", "unload_ext", "who", "who_ls", "whos", "xdel", "xmode"])
 
 _STORES_RESULT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*<<")
 
@@ -102,41 +96,43 @@ def _line_syntax(source: str) -> str:
     except ImportError:  # pragma: no cover - IPython is a dependency; keep analysis alive anyway
         return source
     manager = _manager(TransformerManager)
-    lines = [_automagic(line) for line in source.split("\n")]
-    source = "\n".join(lines)
+    lines = _cleanup(manager, [_automagic(line) for line in source.split("\n")])
     # NB: most cells need only a few escaped lines rewritten; tokenising the whole cell with
     # IPython costs ten times more, so it is the fallback, not the first try.
     quick = "\n".join(_quick_rewrite(manager, lines))
     try:
         ast.parse(quick)
-        return "\n".join(_keep_timed_statement(line) for line in quick.split("\n"))
+        return quick
     except (SyntaxError, ValueError):
         pass
+    if not any(_ESCAPED.search(line) for line in lines):
+        return quick  # plain Python with a syntax error: IPython cannot help, the analysis reports it
+    whole = "\n".join(lines)
     try:
-        code = manager.transform_cell(source)
-    except Exception:  # a cell IPython cannot tokenise: transform what can be, line by line
-        code = None
-    if code is None or code.rstrip("\n").count("\n") != source.rstrip("\n").count("\n"):
-        # NB: some rewrites change the line count (a magic continued with a backslash);
-        # rewriting each escaped line alone keeps the numbering.
-        out = []
-        for line in lines:
-            stripped = line.lstrip()
-            if stripped[:1] in ("!", "%", "?") or stripped.endswith("?"):
-                indent = line[: len(line) - len(stripped)]
-                try:
-                    out.append(indent + manager.transform_cell(stripped).rstrip("\n"))
-                except Exception:
-                    out.append(line)
-            else:
-                out.append(line)
-        code = "\n".join(out)
-    else:
-        code = code[:-1] if code.endswith("\n") and not source.endswith("\n") else code
+        code = manager.transform_cell(whole)
+    except Exception:  # noqa: BLE001 - a cell IPython cannot tokenise keeps the line-by-line rewrite
+        return quick
+    code = code[:-1] if code.endswith("\n") and not whole.endswith("\n") else code
+    if code.count("\n") != whole.count("\n"):
+        return quick  # a rewrite that moves lines would make every message point at the wrong line
     return "\n".join(_keep_timed_statement(line) for line in code.split("\n"))
 
 
-_ESCAPED = re.compile(r"^\s*[!%]|^\s*[\w.\[\], ]+=\s*[!%]|\?\s*$")
+def _cleanup(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """IPython's clean-ups that keep the line count: common indentation, ``>>>`` and ``In [1]:`` prompts."""
+    if not any(line.startswith((" ", "\t", ">>>", "In [", "...")) for line in lines[:1]):
+        return lines
+    kept = [line + "\n" for line in lines]
+    for transform in manager.cleanup_transforms:
+        if getattr(transform, "__name__", "") == "leading_empty_lines":
+            continue
+        result = transform(kept)
+        if len(result) == len(kept):
+            kept = result
+    return [line[:-1] if line.endswith("\n") else line for line in kept]
+
+
+_ESCAPED = re.compile(r"^\s*[!%?]|^\s*[\w.\[\], ]+=\s*[!%]|\?\s*$")
 _MANAGERS: list[object] = []
 
 
@@ -174,12 +170,18 @@ def _quick_rewrite(manager, lines: list[str]) -> list[str]:  # type: ignore[no-u
 def _escaped_line(manager, line: str) -> str:  # type: ignore[no-untyped-def]
     stripped = line.lstrip()
     try:
-        rewritten = manager.transform_cell(stripped).rstrip("\n")
-    except Exception:  # IPython cannot tokenise the line alone; the whole-cell pass will try
+        rewritten = _transform_line(manager, stripped)
+    except Exception:  # noqa: BLE001  # IPython cannot tokenise the line alone; the whole-cell pass will try
         return line
     if "\n" in rewritten:
         return line
     return line[: len(line) - len(stripped)] + rewritten
+
+
+@lru_cache(maxsize=4096)
+def _transform_line(manager, line: str) -> str:  # type: ignore[no-untyped-def]
+    """One line through IPython, memoised: notebooks repeat `%matplotlib inline` and the like."""
+    return manager.transform_cell(line).rstrip("\n")
 
 
 def _automagic(line: str) -> str:

@@ -163,14 +163,16 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
             path, f"is an nbformat {major} notebook that cannot be upgraded to version 4: {cause}",
             hint="open it in Jupyter and save it again",
         ) from exc
+    # NB: each minor version is checked against its own schema (4.4's demands nbformat_minor >= 4)
+    schema_minor = node.get("nbformat_minor", minor)
     try:
-        nbformat.validate(node, version=4)
+        nbformat.validate(node, version=4, version_minor=schema_minor)
     except ValidationError:
         # NB: normalize repairs what Jupyter itself repairs on open (missing cell ids, a
         # missing execution_count); it deep-copies, so it runs only for invalid notebooks.
-        _, node = nbformat.validator.normalize(node, version=4, version_minor=node.get("nbformat_minor", 5))
+        _, node = nbformat.validator.normalize(node, version=4, version_minor=schema_minor)
     try:
-        nbformat.validate(node, version=4)
+        nbformat.validate(node, version=4, version_minor=schema_minor)
     except ValidationError as exc:
         raise NotebookError(path, f"fails the nbformat schema: {_schema_message(exc)}",
                             hint="open it in Jupyter and save it again, or fix the key named above") from None
