@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def is_local(top: str, folder: Path) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _installed() -> dict[str, list[str]]:
+def _installed() -> Mapping[str, list[str]]:
     from importlib.metadata import packages_distributions
 
     return packages_distributions()

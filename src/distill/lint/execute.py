@@ -163,8 +163,8 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
         cell_timeout: limit in seconds for any one cell; defaults to ``timeout``. A cell that
             exceeds it is ``timeout`` and the cells after it ``not-run`` (the kernel is still
             busy with it), but this is not a failure of the run as a whole.
-        kernel_name: the kernelspec to start; by default the one the notebook names, else
-            the default Python kernel.
+        kernel_name: the kernelspec to start; by default the one the notebook names when it
+            is installed here, else, for a Python notebook, ``python3``.
 
     Returns:
         The run. Kernel start failures and kernel deaths are reported in ``Execution.error``
@@ -198,7 +198,7 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
     deadline = started + timeout
     client = nbclient.NotebookClient(
         node,
-        kernel_name=kernel_name or "",
+        kernel_name=kernel_name or _installed_kernel(node),
         allow_errors=True,
         # NB: nbclient's own `timeout` trait is an Integer (0.5 would become "no limit");
         # `timeout_func` may return a float, so the per-cell limit is set through it below.
@@ -257,6 +257,28 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
             runs.append(_cell_run(number, cell, replies.get(index)))
     return Execution(path=str(path), cells=tuple(runs), elapsed=time.monotonic() - started,
                      error=error)
+
+
+def _installed_kernel(node: Any) -> str:
+    """The notebook's kernel when installed here, else ``python3`` for a Python notebook.
+
+    NB: kernel names are machine-specific ("python2", "conda-env-ds-py"); a fresh run checks
+    the notebook's code, so a Python notebook runs on this machine's Python kernel:
+        kernelspec.name == "conda-env-ds-py", language == "python"  ->  "python3"
+    Returns "" (nbclient's choice: the notebook's own name) for other languages.
+    """
+    spec = node.metadata.get("kernelspec") or {}
+    name = spec.get("name") or ""
+    language = str(spec.get("language") or (node.metadata.get("language_info") or {}).get("name") or "python").lower()
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        installed = set(KernelSpecManager().find_kernel_specs())
+    except Exception:  # noqa: BLE001 - without the list, let nbclient report the missing kernel
+        return ""
+    if name in installed or not language.startswith("python"):
+        return ""
+    return "python3" if "python3" in installed else ""
 
 
 def _import_runtime() -> tuple[ModuleType, ModuleType]:

@@ -11,6 +11,8 @@ The checks that fire these rules live in ``lint.checks``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..errors import DistillError, did_you_mean
 from .model import Rule
 
@@ -117,7 +119,7 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
 BY_NAME = {rule.name: code for code, rule in RULES.items()}
 
 
-def resolve_codes(selectors: list[str] | tuple[str, ...], *, option: str) -> set[str]:
+def resolve_codes(selectors: Iterable[str], *, option: str) -> set[str]:
     """Codes matched by what the user typed: a code, a prefix (``DL1``), a slug or ``ALL``.
 
     Raises:

@@ -129,7 +129,7 @@ def _cleanup(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped
         result = transform(kept)
         if len(result) == len(kept):
             kept = result
-    return [line[:-1] if line.endswith("\n") else line for line in kept]
+    return [line.removesuffix("\n") for line in kept]
 
 
 _ESCAPED = re.compile(r"^\s*[!%?]|^\s*[\w.\[\], ]+=\s*[!%]|\?\s*$")
