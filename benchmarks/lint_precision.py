@@ -36,7 +36,7 @@ def main() -> int:
         print(f"corpus not found: {args.corpus}")
         return 0
     result = lint_paths([args.corpus], load_config(args.corpus))
-    totals = {"confirmed": 0, "refuted": 0, "undetermined": 0, "missed": 0}
+    totals = {"confirmed": 0, "refuted": 0, "undetermined": 0, "missed": 0, "cascades": 0}
     print(f"{'notebook':<60} {'pred':>4} {'conf':>4} {'refu':>4} {'und':>4} {'miss':>4} {'secs':>6}")
     for report in result.files:
         predicted = [f for f in report.findings if f.code in CONFIRMABLE]
@@ -47,11 +47,14 @@ def main() -> int:
         check = check_findings(report.findings, execution)
         counts = {k: sum(v.outcome == k for v in check.verdicts) for k in ("confirmed", "refuted", "undetermined")}
         counts["missed"] = len(check.missed)
+        counts["cascades"] = len(check.cascades)
         for key, value in counts.items():
             totals[key] += value
         name = Path(report.path).name
         print(f"{name[:60]:<60} {len(predicted):>4} {counts['confirmed']:>4} {counts['refuted']:>4} "
               f"{counts['undetermined']:>4} {counts['missed']:>4} {time.perf_counter() - started:>6.1f}")
+        for run in check.missed:
+            print(f"    cell {run.number}: missed: {run.ename}: {(run.evalue or '')[:90]}")
         for verdict in check.verdicts:
             if verdict.outcome != "confirmed":
                 print(f"    cell {verdict.finding.cell} {verdict.finding.code} {verdict.finding.subject or ''}: "
@@ -59,7 +62,7 @@ def main() -> int:
     decided = totals["confirmed"] + totals["refuted"]
     precision = f"{totals['confirmed'] / decided:.0%}" if decided else "n/a"
     print(f"\nconfirmed {totals['confirmed']}, refuted {totals['refuted']}, undetermined {totals['undetermined']}, "
-          f"failures no rule predicted {totals['missed']}; precision {precision} "
+          f"failures no rule predicted {totals['missed']} (+{totals['cascades']} caused by an earlier failing cell); precision {precision} "
           f"({totals['confirmed']}/{decided} decided predictions)")
     return 0
 

@@ -414,3 +414,17 @@ def test_execution_error_is_rendered() -> None:
     assert lines[1] == "error: nb.ipynb: the kernel died"
     assert re.match(r"\s+2  DL103\s+x\s+undetermined\s+the cell did not run: nb.ipynb: the kernel "
                     r"died$", lines[3])
+
+
+def test_name_error_after_an_earlier_failure_is_a_cascade_not_a_miss(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "cascade.ipynb", [new_code_cell("df = 1 / 0"), new_code_cell("print(df)"),
+                                                       new_code_cell("print(other)")])
+    execution = Execution(path=str(path), elapsed=1.0, cells=(
+        CellRun(1, "error", "ZeroDivisionError", "division by zero"),
+        CellRun(2, "error", "NameError", "name 'df' is not defined"),
+        CellRun(3, "error", "NameError", "name 'other' is not defined"),
+    ))
+    check = check_findings([], execution)
+    assert [run.number for run in check.cascades] == [2]
+    assert [run.number for run in check.missed] == [3]
+    assert render_check(check).endswith("1 failure no rule predicted; 1 caused by an earlier failing cell")

@@ -121,11 +121,14 @@ class Check:
         verdicts: one per confirmable finding, sorted by cell, line and code.
         missed: cells that raised ``NameError``/``SyntaxError`` (or a subclass) although no
             confirmable finding points at them: failures no rule predicted.
+        cascades: ``NameError`` cells whose name a cell above binds, but that cell failed
+            or did not run: consequences of an earlier failure, not missed predictions.
     """
 
     execution: Execution
     verdicts: tuple[Verdict, ...]
     missed: tuple[CellRun, ...]
+    cascades: tuple[CellRun, ...] = ()
 
     @property
     def counts(self) -> dict[Outcome, int]:
@@ -398,9 +401,31 @@ def check_findings(findings: Sequence[Finding], execution: Execution) -> Check:
     judged = sorted((f for f in findings if f.code in CONFIRMABLE), key=lambda f: f.sort_key)
     verdicts = tuple(_judge(finding, execution, runs) for finding in judged)
     predicted = {f.cell for f in judged if _same_file(f.path, execution.path)}
-    missed = tuple(run for run in execution.cells if run.status == "error"
-                   and run.ename in SYNTAX_ERRORS | NAME_ERRORS and run.number not in predicted)
-    return Check(execution=execution, verdicts=verdicts, missed=missed)
+    failures = [run for run in execution.cells if run.status == "error"
+                and run.ename in SYNTAX_ERRORS | NAME_ERRORS and run.number not in predicted]
+    definers = _definers(execution.path)
+    # NB: cell 3 fails, so `df` it would have bound is missing in cell 5: cell 5's NameError is
+    # a consequence of cell 3's failure, which is where a rule had to point, not a miss.
+    cascades = tuple(run for run in failures if _is_cascade(run, definers, runs))
+    missed = tuple(run for run in failures if run not in cascades)
+    return Check(execution=execution, verdicts=verdicts, missed=missed, cascades=cascades)
+
+
+def _definers(path: str) -> dict[str, tuple[int, ...]]:
+    from ..notebook.flow import analyze_notebook
+
+    try:
+        return analyze_notebook(read_notebook(path)).definers
+    except NotebookError:
+        return {}
+
+
+def _is_cascade(run: CellRun, definers: dict[str, tuple[int, ...]], runs: dict[int, CellRun]) -> bool:
+    name = _missing_name(run.evalue or "") if run.ename in NAME_ERRORS else None
+    if name is None:
+        return False
+    above = [number for number in definers.get(name, ()) if number < run.number]
+    return bool(above) and all(runs[n].status != "ok" for n in above if n in runs)
 
 
 def _judge(finding: Finding, execution: Execution, runs: dict[int, CellRun]) -> Verdict:
@@ -514,9 +539,10 @@ def render_check(check: Check) -> str:
     counts = check.counts
     precision = check.precision
     missed = len(check.missed)
+    cascades = f"; {len(check.cascades)} caused by an earlier failing cell" if check.cascades else ""
     lines.append(
         f"{counts['confirmed']} confirmed, {counts['refuted']} refuted, "
         f"{counts['undetermined']} undetermined; "
         f"precision {'n/a' if precision is None else f'{precision:.0%}'}; "
-        f"{missed} failure{'' if missed == 1 else 's'} no rule predicted")
+        f"{missed} failure{'' if missed == 1 else 's'} no rule predicted{cascades}")
     return "\n".join(lines)
