@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 
@@ -221,6 +222,14 @@ class CellAnalysis:
         return tuple(dict.fromkeys(binding.name for binding in self.bindings))
 
 
+def parse(code: str) -> ast.Module:
+    """``ast.parse`` without ``SyntaxWarning`` noise (``"\\d"`` in a user's regex is not ours to report)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse(code)
+
+
 def analyze_cell(code: str, cell_id: int = 0, *, tree: ast.Module | None = None) -> CellAnalysis:
     """Analyse one cell's Python code (IPython syntax already rewritten).
 
@@ -238,7 +247,7 @@ def analyze_cell(code: str, cell_id: int = 0, *, tree: ast.Module | None = None)
         (('x', 'df'), ('y', 'x'), ['df'])
     """
     try:
-        tree = tree if tree is not None else ast.parse(code)
+        tree = tree if tree is not None else parse(code)
     except SyntaxError as exc:
         return CellAnalysis(CellId(cell_id), syntax_error=SyntaxProblem(exc.lineno or 1, exc.offset or 1, exc.msg))
     except ValueError as exc:  # source with a NUL byte

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ..analysis.cells import parse
+
 #: Cell magics whose body is Python run in the kernel's namespace.
 PYTHON_BODY_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "memit", "mprun", "lprun"})
 
@@ -66,7 +68,7 @@ def to_python(source: str) -> PythonSource:
     if first is not None and lines[first].lstrip().startswith("%%"):
         return _cell_magic(lines, first)
     try:
-        return PythonSource(source, tree=ast.parse(source))
+        return PythonSource(source, tree=parse(source))
     except (SyntaxError, ValueError):
         pass
     return PythonSource(_line_syntax(source), ipython=True)
@@ -101,7 +103,7 @@ def _line_syntax(source: str) -> str:
     # IPython costs ten times more, so it is the fallback, not the first try.
     quick = "\n".join(_quick_rewrite(manager, lines))
     try:
-        ast.parse(quick)
+        parse(quick)
         return quick
     except (SyntaxError, ValueError):
         pass
@@ -195,7 +197,7 @@ def _automagic(line: str) -> str:
     if word not in AUTOMAGICS or stripped == word:
         return line
     try:
-        ast.parse(stripped)
+        parse(stripped)
         return line
     except SyntaxError:
         return line[: len(line) - len(stripped)] + "%" + stripped
@@ -221,7 +223,7 @@ def _keep_timed_statement(line: str) -> str:
     for skip in range(min(len(argument.split()), 6)):
         statement = (argument.split(None, skip)[-1] if skip else argument).strip()
         try:
-            tree = ast.parse(statement)
+            tree = parse(statement)
         except SyntaxError:
             continue
         if len(tree.body) == 1 and _simple(tree.body[0]):

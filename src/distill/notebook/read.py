@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,7 @@ def _version(path: Path, data: dict[str, Any]) -> tuple[int, int]:
 def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
     import nbformat
     from nbformat.validator import ValidationError
+    from nbformat.warnings import MissingIDFieldWarning
 
     try:
         # NB: each version's reader first turns list-of-lines sources into strings
@@ -163,19 +165,24 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
             path, f"is an nbformat {major} notebook that cannot be upgraded to version 4: {cause}",
             hint="open it in Jupyter and save it again",
         ) from exc
-    # NB: each minor version is checked against its own schema (4.4's demands nbformat_minor >= 4)
-    schema_minor = node.get("nbformat_minor", minor)
-    try:
-        nbformat.validate(node, version=4, version_minor=schema_minor)
-    except ValidationError:
-        # NB: normalize repairs what Jupyter itself repairs on open (missing cell ids, a
-        # missing execution_count); it deep-copies, so it runs only for invalid notebooks.
-        _, node = nbformat.validator.normalize(node, version=4, version_minor=schema_minor)
-    try:
-        nbformat.validate(node, version=4, version_minor=schema_minor)
-    except ValidationError as exc:
-        raise NotebookError(path, f"fails the nbformat schema: {_schema_message(exc)}",
-                            hint="open it in Jupyter and save it again, or fix the key named above") from None
+    # NB: a 4.5 notebook without cell ids is what Jupyter repairs on open; nbformat warns
+    # about it on every read, which is noise here since normalize() below does the repair.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        # NB: each minor version is checked against its own schema (4.4's demands nbformat_minor >= 4)
+        schema_minor = node.get("nbformat_minor", minor)
+        try:
+            nbformat.validate(node, version=4, version_minor=schema_minor)
+            return node
+        except ValidationError:
+            # NB: normalize repairs what Jupyter itself repairs on open (missing cell ids, a
+            # missing execution_count); it deep-copies, so it runs only for invalid notebooks.
+            _, node = nbformat.validator.normalize(node, version=4, version_minor=schema_minor)
+        try:
+            nbformat.validate(node, version=4, version_minor=schema_minor)
+        except ValidationError as exc:
+            raise NotebookError(path, f"fails the nbformat schema: {_schema_message(exc)}",
+                                hint="open it in Jupyter and save it again, or fix the key named above") from None
     return node
 
 
