@@ -382,7 +382,7 @@ class _Visitor(ast.NodeVisitor):
             self.visit(target)  # the receiver and the index are read
             root = _root_name(target)
             if root is not None:
-                self._mutate(root, target, _describe_store(target, root))
+                self._mutate(root, target, f"{_short(target)} = ...")
         else:
             self.visit(target)
 
@@ -717,10 +717,6 @@ def _root_name(node: ast.AST) -> str | None:
 def _short(node: ast.AST) -> str:
     text = ast.unparse(node)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _describe_store(target: ast.expr, root: str) -> str:
-    return f"{_short(target)} = ..."
 
 
 def _is_ipython_call(node: ast.Call) -> bool:

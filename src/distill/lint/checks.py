@@ -380,7 +380,7 @@ def _unseeded(name: str, head: str, tail: str, call, seeded: set[str]) -> str | 
         if "random_state" in call.keywords and ("random_state", None) not in call.literals:
             return None  # random_state=rng or a variable: seeded by the caller
         return f"`{call.name}(...)` without random_state"
-    if tail == "sample" and call.name.startswith(".") is False and head not in ("random", "numpy") and "." in call.name \
+    if tail == "sample" and not call.name.startswith(".") and head not in ("random", "numpy") and "." in call.name \
             and "random_state" not in call.keywords and "numpy" not in seeded and not everything:
         return f"`{call.name}(...)` samples rows without random_state"
     return None

@@ -42,7 +42,7 @@ from ..errors import DistillError
 from ..notebook.flow import analyze_notebook
 from ..notebook.read import NotebookError, read_notebook
 from .checks import CHECKS, Context, Options
-from .model import RANK, SEVERITIES, FileReport, Finding, LintResult, Severity
+from .model import SEVERITIES, FileReport, Finding, LintResult, Severity
 from .rules import RULES, resolve_codes
 
 SKIP_FOLDERS = frozenset({".ipynb_checkpoints", "node_modules", "__pycache__", "site-packages", ".git", ".venv", "venv",
@@ -220,6 +220,3 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) ->
     rules = {code: dataclasses.replace(rule, severity=config.severity.get(code, rule.severity)) for code, rule in rules.items()}
     return LintResult(reports, config.fail_on, rules)
 
-
-def severity_at_least(finding: Finding, floor: Severity) -> bool:
-    return RANK[finding.severity] >= RANK[floor]

@@ -123,14 +123,7 @@ class NotebookAnalysis:
     @cached_property
     def document_flow(self) -> tuple[Edge, ...]:
         """For each name a cell reads, the nearest cell above that binds it."""
-        latest: dict[str, int] = {}
-        edges: list[Edge] = []
-        for cell in self.cells:
-            for use in cell.analysis.uses:
-                edges.append(Edge(use.name, latest.get(use.name), cell.number, use.line))
-            for name in cell.analysis.defs:
-                latest[name] = cell.number
-        return tuple(edges)
+        return _flow(self.cells)
 
     @cached_property
     def executed(self) -> tuple[AnalysedCell, ...]:
@@ -141,14 +134,19 @@ class NotebookAnalysis:
     @cached_property
     def execution_flow(self) -> tuple[Edge, ...]:
         """Like ``document_flow`` but replaying the saved execution order."""
-        latest: dict[str, int] = {}
-        edges: list[Edge] = []
-        for cell in self.executed:
-            for use in cell.analysis.uses:
-                edges.append(Edge(use.name, latest.get(use.name), cell.number, use.line))
-            for name in cell.analysis.defs:
-                latest[name] = cell.number
-        return tuple(edges)
+        return _flow(self.executed)
+
+
+def _flow(cells: tuple[AnalysedCell, ...]) -> tuple[Edge, ...]:
+    """Replay ``cells`` in the order given: each read comes from the latest cell that bound the name."""
+    latest: dict[str, int] = {}
+    edges: list[Edge] = []
+    for cell in cells:
+        for use in cell.analysis.uses:
+            edges.append(Edge(use.name, latest.get(use.name), cell.number, use.line))
+        for name in cell.analysis.defs:
+            latest[name] = cell.number
+    return tuple(edges)
 
 
 def analyze_notebook(notebook: Notebook) -> NotebookAnalysis:

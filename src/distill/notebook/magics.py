@@ -94,10 +94,9 @@ def _cell_magic(lines: list[str], first: int) -> PythonSource:
 def _line_syntax(source: str) -> str:
     """Line magics and shell escapes through IPython's transformer, line for line."""
     try:
-        from IPython.core.inputtransformer2 import TransformerManager
+        manager = _manager()
     except ImportError:  # pragma: no cover - IPython is a dependency; keep analysis alive anyway
         return source
-    manager = _manager(TransformerManager)
     lines = _cleanup(manager, [_automagic(line) for line in source.split("\n")])
     # NB: most cells need only a few escaped lines rewritten; tokenising the whole cell with
     # IPython costs ten times more, so it is the fallback, not the first try.
@@ -135,13 +134,12 @@ def _cleanup(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped
 
 
 _ESCAPED = re.compile(r"^\s*[!%?]|^\s*[\w.\[\], ]+=\s*[!%]|\?\s*$")
-_MANAGERS: list[object] = []
+@lru_cache(maxsize=1)
+def _manager():  # type: ignore[no-untyped-def]
+    """One IPython transformer for the process; it keeps no state between cells."""
+    from IPython.core.inputtransformer2 import TransformerManager
 
-
-def _manager(factory):  # type: ignore[no-untyped-def]
-    if not _MANAGERS:
-        _MANAGERS.append(factory())
-    return _MANAGERS[0]
+    return TransformerManager()
 
 
 def _quick_rewrite(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
