@@ -1,0 +1,1 @@
+"""Notebook to pipeline: ``distill convert`` and ``distill verify``."""

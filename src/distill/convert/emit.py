@@ -1,0 +1,491 @@
+"""Code generation: a ``ConversionPlan`` becomes the text of the project's Python modules.
+
+Responsibilities:
+- ``pipeline_module``: the ``@step`` functions, one per planned step, in notebook order;
+  parameters are the step's inputs (named like the outputs they come from) then its run
+  params, sorted, with their types and defaults; the body is the notebook's code, edited
+  only where it must be (inline data paths become params, helper calls pass the notebook
+  variables they used to read, inputs are renamed or copied);
+- ``lib_module``: the helpers, each with the notebook variables it read as keyword-only
+  parameters;
+- ``import_block``: imports sorted into standard library, third party and project groups.
+
+Edits are made by position on the statement's own AST, so comments and layout survive. The
+output depends only on the plan: the same notebook gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import sys
+import tokenize
+from dataclasses import dataclass
+
+from ..lint.deps import is_standard
+from .ir import SHOW_CALLS, NotebookIR, Stmt
+from .plan import ConversionPlan, Helper, Param, StepPlan
+
+INDENT = "    "
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    line: int  # 1-based
+    col: int  # character offset
+    end_line: int
+    end_col: int
+    text: str
+
+
+def _char_col(lines: list[str], line: int, byte_col: int) -> int:
+    return len(lines[line - 1].encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+
+def apply_edits(code: str, edits: list[Edit]) -> str:
+    """Replace the spans of ``edits`` (non-overlapping) in ``code``."""
+    lines = code.split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    out = code
+    for edit in sorted(edits, key=lambda e: (e.line, e.col), reverse=True):
+        start = offsets[edit.line - 1] + edit.col
+        end = offsets[edit.end_line - 1] + edit.end_col
+        out = out[:start] + edit.text + out[end:]
+    return out
+
+
+def _span(lines: list[str], node: ast.AST, text: str) -> Edit:
+    return Edit(node.lineno, _char_col(lines, node.lineno, node.col_offset),  # type: ignore[attr-defined]
+                node.end_lineno, _char_col(lines, node.end_lineno, node.end_col_offset), text)  # type: ignore[attr-defined]
+
+
+def indent(code: str, prefix: str = INDENT) -> str:
+    """Indent every line, except lines that continue a multi-line string (their text is data)."""
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+            fstring_start = getattr(tokenize, "FSTRING_START", None)
+            if fstring_start is not None and token.type == fstring_start:
+                pass
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    out = []
+    for number, line in enumerate(code.split("\n"), start=1):
+        out.append(line if number in inside or not line.strip() else prefix + line)
+    return "\n".join(out)
+
+
+def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
+    parents: dict[ast.AST, ast.AST] = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+    return parents
+
+
+def _in_fstring(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.JoinedStr):
+            return True
+    return False
+
+
+def helper_call_edits(tree: ast.AST, lines: list[str], helpers: dict[str, Helper]) -> tuple[list[Edit], bool]:
+    """Calls of helpers that now take notebook variables as parameters pass them by keyword.
+
+    Returns the edits and whether ``functools`` is needed (a helper passed as a value).
+    """
+    edits: list[Edit] = []
+    needs_functools = False
+    parents = _parents(tree)
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+            continue
+        helper = helpers.get(node.id)
+        if helper is None or not helper.needs:
+            continue
+        keywords = ", ".join(f"{name}={name}" for name in helper.needs)
+        parent = parents.get(node)
+        if isinstance(parent, ast.Call) and parent.func is node:
+            end_line, end_col = parent.end_lineno or node.lineno, _char_col(lines, parent.end_lineno or node.lineno,
+                                                                           parent.end_col_offset or 0) - 1
+            before = "\n".join(lines[:end_line - 1] + [lines[end_line - 1][:end_col]]).rstrip()
+            separator = "" if before.endswith(("(", ",")) else ", "
+            edits.append(Edit(end_line, end_col, end_line, end_col, f"{separator}{keywords}"))
+        else:
+            edits.append(_span(lines, node, f"functools.partial({node.id}, {keywords})"))
+            needs_functools = True
+    return edits, needs_functools
+
+
+# -- steps ---------------------------------------------------------------------------------
+
+def _docstring(step: StepPlan) -> str:
+    cells = step.cells
+    where = f"cell {cells[0]}" if len(cells) == 1 else f"cells {', '.join(map(str, cells))}"
+    if step.kind == "figure":
+        head = f"Figure drawn in {where}" + (f" ({step.title})" if step.title else "") + "."
+    elif step.title:
+        head = f"{step.title} (from {where})."
+    else:
+        head = f"From {where} of the notebook."
+    return head
+
+
+def _param_default(param: Param) -> str:
+    if param.is_path:
+        return f"Path({json.dumps(str(param.value))})"
+    return repr(param.value)
+
+
+def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str, set[str]]:
+    """The text of one ``@step`` function, and the names of modules its body needs imported."""
+    needs: set[str] = set()
+    renames = {name: version for name, version in step.inputs
+               if version != name and name not in step.copies and name not in step.aliases}
+    body_parts: list[str] = []
+    previous_cell: int | None = None
+    for s in step.statements:
+        if step.kind == "figure" and _is_show(s, plan.ir):
+            continue
+        code, uses_functools, unsafe = _statement_code(s, plan, renames)
+        if unsafe:
+            # NB: the input is named in an f-string or bound again inside the statement
+            #     (`[df for df in frames]`): position edits would be wrong, alias it instead
+            for name in unsafe:
+                renames.pop(name, None)
+                step.aliases.add(name)
+            code, uses_functools, _ = _statement_code(s, plan, renames)
+        if uses_functools:
+            needs.add("functools")
+        if previous_cell is not None and s.cell != previous_cell:
+            body_parts.append("")
+        body_parts.append(code)
+        previous_cell = s.cell
+    prologue: list[str] = []
+    for name, version in step.inputs:
+        if name in step.copies:
+            prologue.append(f"{name} = copy.deepcopy({version})")
+            needs.add("copy")
+        elif name in step.aliases and version != name:
+            prologue.append(f"{name} = {version}")
+    body = "\n".join(body_parts)
+    epilogue: list[str] = []
+    if step.kind == "figure":
+        epilogue = ["figure = {0}.gcf()".format(pyplot), f"{pyplot}.close(figure)", "return figure"]
+        needs.add("pyplot")
+    elif len(step.outputs) == 1:
+        epilogue = [f"return {step.outputs[0][0]}"]
+    elif step.outputs:
+        epilogue = ["return " + ", ".join(name for name, _ in step.outputs)]
+    else:
+        epilogue = ["return None"]
+    signature = [version for _, version in step.inputs]
+    for name in sorted(step.params):
+        param = plan.params[name]
+        signature.append(f"{name}: {param.annotation} = {_param_default(param)}")
+    decorator = "@step"
+    if step.kind != "figure" and len(step.outputs) > 1:
+        decorator = "@step(outputs=(" + ", ".join(json.dumps(v) for _, v in step.outputs) + "))"
+    header = f"def {step.name}({', '.join(signature)}):"
+    if len(header) > 100:
+        header = f"def {step.name}(\n" + "".join(f"{INDENT}{part},\n" for part in signature) + "):"
+    parts = [decorator, header, indent(f'"""{_docstring(step)}"""')]
+    if prologue:
+        parts.append(indent("\n".join(prologue)))
+    if body.strip():
+        parts.append(indent(body))
+    parts.append(indent("\n".join(epilogue)))
+    return "\n".join(parts), needs
+
+
+def _statement_code(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> tuple[str, bool, set[str]]:
+    code = s.code
+    tree = ast.parse(code)
+    lines = code.split("\n")
+    parents = _parents(tree)
+    edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
+    unsafe: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in plan.inline_paths \
+                and not _in_fstring(node, parents):
+            edits.append(_span(lines, node, plan.inline_paths[node.value]))
+        elif isinstance(node, ast.Name) and node.id in renames:
+            if not isinstance(node.ctx, ast.Load) or _in_fstring(node, parents):
+                unsafe.add(node.id)
+            elif node.id in plan.helpers and isinstance(parents.get(node), ast.Call):
+                continue
+            else:
+                edits.append(_span(lines, node, renames[node.id]))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.Lambda, ast.comprehension, ast.arg)):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Name) and inner.id in renames and not isinstance(inner.ctx, ast.Load):
+                    unsafe.add(inner.id)
+                if isinstance(inner, ast.arg) and inner.arg in renames:
+                    unsafe.add(inner.arg)
+    if unsafe:
+        return code, uses_functools, unsafe
+    # helper-call edits and rename edits may touch the same Name (a helper called with an input): keep both
+    return apply_edits(code, _merge(edits)), uses_functools, set()
+
+
+def _merge(edits: list[Edit]) -> list[Edit]:
+    seen: dict[tuple[int, int, int, int], Edit] = {}
+    for edit in edits:
+        key = (edit.line, edit.col, edit.end_line, edit.end_col)
+        if key in seen and edit.line == edit.end_line and edit.col == edit.end_col:
+            seen[key] = Edit(edit.line, edit.col, edit.end_line, edit.end_col, seen[key].text + edit.text)
+        else:
+            seen[key] = edit
+    return list(seen.values())
+
+
+def _is_show(s: Stmt, ir: NotebookIR) -> bool:
+    node = s.node
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    func = node.value.func
+    parts: list[str] = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return False
+    parts.append(func.id)
+    name = ".".join(reversed(parts))
+    return name in SHOW_CALLS or ir.canonical(name) in SHOW_CALLS
+
+
+# -- modules -------------------------------------------------------------------------------
+
+def import_lines(ir: NotebookIR, names: set[str], local_modules: set[str]) -> list[str]:
+    """Import statements binding ``names``, as the notebook wrote them, grouped and sorted."""
+    plain: dict[str, set[str]] = {}
+    froms: dict[str, list[str]] = {}
+    for s in ir.imports:
+        for imp in s.analysis.imports:
+            if imp.bound not in names or imp.star:
+                continue
+            module = "." * imp.level + imp.module
+            if imp.name is None:
+                plain.setdefault(module, set()).add(imp.bound if imp.bound != imp.top else "")
+            else:
+                alias = imp.name if imp.bound == imp.name else f"{imp.name} as {imp.bound}"
+                if alias not in froms.setdefault(module, []):
+                    froms[module].append(alias)
+    groups: dict[int, list[tuple[str, str]]] = {0: [], 1: [], 2: []}
+    for module, aliases in plain.items():
+        for alias in aliases:
+            line = f"import {module}" + (f" as {alias}" if alias else "")
+            groups[_group(module, local_modules)].append((module, line))
+    for module, items in froms.items():
+        line = f"from {module} import {', '.join(sorted(items))}"
+        groups[_group(module, local_modules)].append((module, line))
+    out: list[str] = []
+    for key in (0, 1, 2):
+        if groups[key]:
+            if out:
+                out.append("")
+            out.extend(line for _, line in sorted(groups[key], key=lambda item: (item[1].startswith("from"), item)))
+    return out
+
+
+def _group(module: str, local_modules: set[str]) -> int:
+    top = module.lstrip(".").split(".")[0]
+    if module.startswith(".") or top in local_modules:
+        return 2
+    return 0 if is_standard(top) else 1
+
+
+def _merge_imports(lines: list[str], extra: list[str]) -> list[str]:
+    """Add standard-library lines to the first group of an import block, keeping it sorted."""
+    if not extra:
+        return lines
+    groups: list[list[str]] = [[]]
+    for line in lines:
+        if line == "":
+            groups.append([])
+        else:
+            groups[-1].append(line)
+    first_is_std = bool(groups[0]) and is_standard(groups[0][0].split()[1].split(".")[0])
+    if first_is_std:
+        groups[0] = sorted(set(groups[0]) | set(extra), key=lambda line: (line.startswith("from"), line))
+    else:
+        groups.insert(0, sorted(extra, key=lambda line: (line.startswith("from"), line)))
+    out: list[str] = []
+    for group in groups:
+        if not group:
+            continue
+        if out:
+            out.append("")
+        out.extend(group)
+    return out
+
+
+def used_names(code: str) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name)}
+
+
+def pipeline_module(plan: ConversionPlan, package: str, title: str, local_modules: set[str]) -> str:
+    """The text of ``pipeline.py``."""
+    ir = plan.ir
+    pyplot = next((bound for bound, target in ir.aliases.items() if target == "matplotlib.pyplot"), "plt")
+    functions: list[str] = []
+    needs: set[str] = set()
+    for step in plan.steps:
+        text, step_needs = step_source(step, plan, pyplot)
+        functions.append(text)
+        needs |= step_needs
+    body = "\n\n\n".join(functions)
+    names = used_names(body) if body else set()
+    imports = import_lines(ir, names & ir.import_names, local_modules)
+    extra = []
+    if "copy" in needs and "copy" not in ir.import_names:
+        extra.append("import copy")
+    if "functools" in needs and "functools" not in ir.import_names:
+        extra.append("import functools")
+    if any(p.is_path for p in plan.params.values()) and "Path" not in ir.import_names:
+        extra.append("from pathlib import Path")
+    imports = _merge_imports(imports, extra)
+    if "pyplot" in needs and pyplot not in ir.import_names:
+        imports = _third_party(imports, f"import matplotlib.pyplot as {pyplot}")
+    imports = _third_party(imports, "from distill import step")
+    helpers_used = sorted({h for step in plan.steps for h in step.helpers} & names)
+    if helpers_used:
+        imports = imports + ["", f"from {package}.lib import {', '.join(helpers_used)}"] if not _has_local_group(
+            imports, local_modules) else _add_local(imports, f"from {package}.lib import {', '.join(helpers_used)}")
+    graph = _graph_doc(plan)
+    doc = f'"""{title}: the notebook as a pipeline.\n\nStep graph (an edge is a parameter named after another step\'s output)::\n\n{graph}\n"""'
+    return f"{doc}\n\n" + "\n".join(imports) + "\n\n\n" + body + "\n"
+
+
+def _has_local_group(imports: list[str], local_modules: set[str]) -> bool:
+    return bool(imports) and any(_group(line.split()[1], local_modules) == 2 for line in imports if line)
+
+
+def _add_local(imports: list[str], line: str) -> list[str]:
+    return sorted_last_group(imports + [line])
+
+
+def sorted_last_group(lines: list[str]) -> list[str]:
+    cut = len(lines) - 1 - lines[::-1].index("") if "" in lines else 0
+    head, tail = lines[:cut], lines[cut:]
+    tail = [line for line in tail if line]
+    return head + sorted(tail, key=lambda line: (line.startswith("from"), line))
+
+
+def _third_party(imports: list[str], line: str) -> list[str]:
+    groups: list[list[str]] = [[]]
+    for item in imports:
+        if item == "":
+            groups.append([])
+        else:
+            groups[-1].append(item)
+    groups = [g for g in groups if g]
+    placed = False
+    for group in groups:
+        top = group[0].split()[1].split(".")[0]
+        if not is_standard(top) and not top.startswith("."):
+            group.append(line)
+            group.sort(key=lambda item: (item.startswith("from"), item))
+            placed = True
+            break
+    if not placed:
+        std = [i for i, g in enumerate(groups) if is_standard(g[0].split()[1].split(".")[0])]
+        groups.insert(std[-1] + 1 if std else 0, [line])
+    out: list[str] = []
+    for group in groups:
+        if out:
+            out.append("")
+        out.extend(group)
+    return out
+
+
+def _graph_doc(plan: ConversionPlan) -> str:
+    provider = {version: step.name for step in plan.steps for _, version in step.outputs}
+    lines = []
+    for step in plan.steps:
+        sources = sorted({version for _, version in step.inputs})
+        arrow = ", ".join(sources) if sources else "(params)"
+        outs = ", ".join(v for _, v in step.outputs) if step.outputs else step.name
+        label = step.name if step.outputs and [v for _, v in step.outputs] == [step.name] else f"{step.name} -> {outs}"
+        lines.append(f"    {arrow} -> {label}" if sources else f"    {label}")
+    del provider
+    return "\n".join(lines)
+
+
+def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str:
+    """The text of ``lib.py``: the notebook's functions and classes."""
+    ir = plan.ir
+    parts: list[str] = []
+    needs_functools = False
+    for helper in _ordered_helpers(plan):
+        code = helper.stmt.code
+        tree = ast.parse(code)
+        lines = code.split("\n")
+        edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
+        needs_functools |= uses_functools
+        if helper.needs:
+            edits.extend(_signature_edits(tree, lines, helper))
+        parts.append(apply_edits(code, edits))
+    body = "\n\n\n".join(dict.fromkeys(parts))
+    names = used_names(body) if body else set()
+    imports = import_lines(ir, names & ir.import_names, local_modules)
+    if needs_functools and "functools" not in ir.import_names:
+        imports = _merge_imports(imports, ["import functools"])
+    doc = (f'"""Helpers of {title}: the functions and classes the notebook defined.\n\n'
+           'The notebook variables a function used to read are now keyword-only parameters.\n"""')
+    text = doc + "\n"
+    if imports:
+        text += "\n" + "\n".join(imports) + "\n"
+    if body:
+        text += "\n\n" + body + "\n"
+    return text
+
+
+def _ordered_helpers(plan: ConversionPlan) -> list[Helper]:
+    seen: dict[int, Helper] = {}
+    for helper in plan.helpers.values():
+        seen.setdefault(helper.stmt.position, helper)
+    return [seen[k] for k in sorted(seen)]
+
+
+def _signature_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Edit]:
+    node = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and n.name == helper.name), None)
+    if node is None:
+        return []
+    args = node.args
+    added = ", ".join(helper.needs)
+    if args.kwarg is not None:
+        anchor = args.kwarg
+        star = "" if (args.vararg or args.kwonlyargs) else "*, "
+        return [Edit(anchor.lineno, _char_col(lines, anchor.lineno, anchor.col_offset) - 2,
+                     anchor.lineno, _char_col(lines, anchor.lineno, anchor.col_offset) - 2, f"{star}{added}, ")]
+    last: ast.AST | None = None
+    for candidate in [*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, *args.defaults,
+                      *[d for d in args.kw_defaults if d is not None]]:
+        if candidate is not None and (last is None or (candidate.end_lineno, candidate.end_col_offset) >  # type: ignore[attr-defined]
+                                      (last.end_lineno, last.end_col_offset)):  # type: ignore[attr-defined]
+            last = candidate
+    if last is None:
+        # no parameters: insert right after the opening parenthesis
+        line = node.lineno
+        text = lines[line - 1]
+        col = text.index("(", text.index(node.name)) + 1
+        return [Edit(line, col, line, col, f"*, {added}")]
+    star = "" if (args.vararg or args.kwonlyargs) else "*, "
+    end_line = last.end_lineno  # type: ignore[attr-defined]
+    end_col = _char_col(lines, end_line, last.end_col_offset)  # type: ignore[attr-defined]
+    return [Edit(end_line, end_col, end_line, end_col, f", {star}{added}")]
+
+
+def python_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -1,0 +1,123 @@
+"""The tests a converted project starts with.
+
+Responsibilities:
+- ``pipeline_tests``: ``tests/test_pipeline.py``, which runs the pipeline (``distill.run``,
+  the project's own store and ``params.yaml``) and compares every output with the value
+  the notebook held, as ``distill verify`` recorded it in ``tests/expected/``;
+- ``lib_tests``: ``tests/test_lib.py``, one test per helper function that calls it on the
+  arguments the notebook called it with (recorded by ``verify`` in ``tests/recorded/``)
+  and checks the result, plus a check that notebook variables became keyword-only
+  parameters.
+
+Until ``verify`` has recorded values the recorded-value tests skip, saying which command
+records them.
+"""
+
+from __future__ import annotations
+
+from .plan import ConversionPlan
+
+EXPECTED_INDEX = "tests/expected/index.json"
+RECORDED_DIR = "tests/recorded"
+
+
+def pipeline_tests(plan: ConversionPlan, package: str) -> str:
+    del plan
+    return f'''"""The pipeline gives the values the notebook gave.
+
+``distill verify NOTEBOOK .`` runs the notebook in a fresh kernel and records the value of
+every step output in ``tests/expected/``; this test runs the pipeline and compares each
+output with that record (DataFrames and arrays within tolerance, models by their
+parameters, fitted attributes and predictions, figures by existence).
+"""
+
+import json
+from pathlib import Path
+
+import distill
+import pytest
+from distill.testing import assert_same, load_expected
+
+ROOT = Path(__file__).resolve().parents[1]
+INDEX = ROOT / "tests" / "expected" / "index.json"
+RECORDED = json.loads(INDEX.read_text()) if INDEX.is_file() else {{"values": {{}}}}
+NAMES = sorted(RECORDED["values"])
+
+
+@pytest.fixture(scope="module")
+def run() -> None:
+    distill.run(project=ROOT)
+
+
+def test_values_were_recorded() -> None:
+    if not NAMES:
+        pytest.skip("no values recorded yet: run `distill verify NOTEBOOK .` in this folder")
+    assert all((INDEX.parent / entry["file"]).is_file() for entry in RECORDED["values"].values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_output_matches_notebook(run: None, name: str) -> None:
+    entry = RECORDED["values"][name]
+    actual = distill.load(name, project=ROOT)
+    if entry["how"] == "figure":
+        assert type(actual).__name__ in ("Figure", "SubFigure"), f"{{name}} is not a figure"
+        return
+    expected = load_expected(INDEX.parent, entry)
+    probes = [load_expected(INDEX.parent, RECORDED["values"][p]) for p in RECORDED.get("probes", [])]
+    assert_same(expected, actual, name=name, rtol=entry.get("rtol", 1e-7), atol=entry.get("atol", 1e-9), probes=probes)
+'''
+
+
+def lib_tests(plan: ConversionPlan, package: str) -> str:
+    functions = [h for h in plan.helpers.values() if h.kind == "function"]
+    classes = [h for h in plan.helpers.values() if h.kind == "class"]
+    names = sorted(h.name for h in plan.helpers.values())
+    head = f'''"""Unit tests for the helpers in ``{package}.lib``.
+
+Each function is called on the arguments the notebook called it with, as ``distill verify``
+recorded them in ``tests/recorded/``, and must give the same result.
+"""
+'''
+    if not names:
+        return head + '''
+
+def test_no_helpers() -> None:
+    """The notebook defined no function or class, so ``lib.py`` holds none."""
+    import importlib
+
+    module = importlib.import_module("''' + package + '''.lib")
+    assert not [name for name, value in vars(module).items() if callable(value) and getattr(value, "__module__", "") == module.__name__]
+'''
+    imports = ["import inspect", "import pickle", "from pathlib import Path", "", "import pytest",
+               "from distill.testing import assert_same", "", f"from {package}.lib import {', '.join(names)}"]
+    if not any(h.needs for h in functions):
+        imports.remove("import inspect")
+    parts = [head, "\n".join(imports), "", 'RECORDED = Path(__file__).resolve().parent / "recorded"', "", "",
+             '''def recorded_call(name: str) -> dict:
+    path = RECORDED / f"{name}.pkl"
+    if not path.is_file():
+        pytest.skip(f"no recorded call of {name}: run `distill verify NOTEBOOK .` in the project folder")
+    with path.open("rb") as file:
+        return pickle.load(file)''']
+    for helper in sorted(functions, key=lambda h: h.stmt.position):
+        parts.append(f'''
+
+def test_{helper.name}_gives_the_notebook_result() -> None:
+    call = recorded_call("{helper.name}")
+    result = {helper.name}(*call["args"], **call["kwargs"])
+    assert_same(call["result"], result, name="{helper.name}")''')
+        if helper.needs:
+            listed = ", ".join(f'"{n}"' for n in helper.needs)
+            parts.append(f'''
+
+def test_{helper.name}_takes_notebook_variables_as_parameters() -> None:
+    parameters = inspect.signature({helper.name}).parameters
+    for name in ({listed},):
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY''')
+    for helper in sorted(classes, key=lambda h: h.stmt.position):
+        parts.append(f'''
+
+def test_{helper.name}_is_a_class() -> None:
+    assert isinstance({helper.name}, type)
+    assert {helper.name}.__module__.endswith(".lib")''')
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,483 @@
+"""Source transforms: a notebook's code cells, step by step, from IPython to plain Python.
+
+Responsibilities:
+- ``Transform``: a named, pure function ``list[str] -> list[str]`` over the code cells'
+  sources (one string per code cell), with the notes it leaves for ``CONVERSION.md``;
+- ``apply``: run transforms in order and check the invariants after each one (same number
+  of cells, every cell that parsed still parses); a transform that breaks them is skipped
+  with a note rather than trusted;
+- the transforms themselves: IPython syntax to Python, display magics dropped, package
+  installs to dependencies, star imports to explicit names, any other magic or shell
+  command to a comment.
+
+Every transform keeps line numbers (a removed line becomes blank, or ``pass`` inside a
+block), so a note's line is the line the author sees in Jupyter.
+
+``%%sql`` and ``%%bigquery`` stay as ``run_cell_magic`` calls here: ``convert.ir`` turns
+them into query steps, which needs the notebook's data flow.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..analysis.cells import parse
+from ..notebook.magics import to_python
+
+#: Line magics that only change how things look or are timed: dropped.
+DISPLAY_LINE_MAGICS = frozenset({
+    "matplotlib", "config", "precision", "pprint", "load_ext", "reload_ext", "unload_ext", "autoreload",
+    "aimport", "watermark", "who", "whos", "who_ls", "history", "lsmagic", "pwd", "ls", "ll", "magic",
+    "quickref", "xmode", "colors", "timeit", "time", "prun", "memit", "lprun", "notebook", "pinfo", "pinfo2",
+    "pdef", "pdoc", "psource", "pfile", "page", "clear", "reset", "tb", "debug", "pdb", "automagic", "qtconsole",
+    "javascript", "html", "markdown", "latex", "svg", "skip", "mprun", "autosave", "dhist", "dirs",
+})
+#: Cell magics whose whole body only displays: the cell is dropped.
+DISPLAY_CELL_MAGICS = frozenset({"html", "HTML", "markdown", "latex", "javascript", "js", "svg", "timeit", "prun", "memit"})
+#: Cell magics whose body is Python that runs as usual: the magic line goes, the body stays.
+PYTHON_CELL_MAGICS = frozenset({"time", "capture", "debug", "mprun", "lprun"})
+#: Query magics, kept for ``convert.ir``.
+QUERY_MAGICS = frozenset({"sql", "bigquery"})
+#: Magics that run code the conversion cannot see: the notebook is refused.
+OPAQUE_MAGICS = frozenset({"run", "load", "loadpy", "pylab_star", "store", "macro", "recall", "rerun", "R", "julia",
+                           "octave", "cython", "fortran", "Rpush", "Rpull", "Rget"})
+
+_INSTALLERS = re.compile(r"^\s*(?:\{?[\w.]*(?:sys\.executable|python3?)\}?\s+-m\s+)?(pip3?|conda|mamba|uv pip)\s+install\b(.*)$")
+_TIMED_PREFIX = re.compile(r"^(\s*)get_ipython\(\)\.run_line_magic\('(?:time|timeit|prun|memit)', ''\);\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something a transform did or could not do, for the conversion report.
+
+    Attributes:
+        cell: 1-based position of the cell in the notebook.
+        line: 1-based line in the cell, when it is about one line.
+        action: ``dropped``, ``dependency``, ``comment``, ``import`` or ``skipped``.
+        text: the source concerned (one line).
+        why: the reason, for a reader.
+    """
+
+    cell: int
+    line: int | None
+    action: str
+    text: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A reason the notebook cannot be converted, at one place."""
+
+    cell: int
+    line: int | None
+    reason: str
+    hint: str
+
+
+@dataclass
+class Log:
+    """Notes, refusals and the requirements that transforms collect on the way."""
+
+    numbers: Sequence[int]  # code cell index -> notebook cell number
+    originals: Sequence[str]  # code cell index -> the cell's source as written
+    notes: list[Note] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+
+    def note(self, index: int, line: int | None, action: str, why: str, text: str | None = None) -> None:
+        if text is None:
+            text = self.original_line(index, line) if line is not None else ""
+        self.notes.append(Note(self.numbers[index], line, action, text.strip(), why))
+
+    def refuse(self, index: int, line: int | None, reason: str, hint: str) -> None:
+        self.refusals.append(Refusal(self.numbers[index], line, reason, hint))
+
+    def original_line(self, index: int, line: int) -> str:
+        lines = self.originals[index].split("\n")
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A named source transform; ``run(sources, log)`` returns the new sources."""
+
+    name: str
+    run: Callable[[list[str], Log], list[str]]
+
+
+def apply(transforms: Sequence[Transform], sources: list[str], log: Log) -> list[str]:
+    """Run ``transforms`` in order, each guarded by the invariants.
+
+    After each transform the cell count must be the same and every cell that parsed before
+    must still parse; otherwise the transform's result (and its notes) are dropped and a
+    ``skipped`` note says why.
+    """
+    current = list(sources)
+    for transform in transforms:
+        notes_before = len(log.notes)
+        requirements_before = len(log.requirements)
+        result = transform.run(list(current), log)
+        problem = _broken(current, result)
+        if problem is None:
+            current = result
+            continue
+        del log.notes[notes_before:]
+        del log.requirements[requirements_before:]
+        index, why = problem
+        log.notes.append(Note(log.numbers[index] if index >= 0 else 0, None, "skipped",
+                              transform.name, f"the transform was not applied: {why}"))
+    return current
+
+
+def _broken(before: list[str], after: list[str]) -> tuple[int, str] | None:
+    if len(before) != len(after):
+        return -1, f"{len(before)} cells became {len(after)}"
+    for index, (old, new) in enumerate(zip(before, after)):
+        if old == new or not _parses(old):
+            continue
+        if not _parses(new):
+            return index, "the cell no longer parses"
+    return None
+
+
+def _parses(code: str) -> bool:
+    try:
+        parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+# -- the transforms ------------------------------------------------------------------------
+
+def ipython_to_python(sources: list[str], log: Log) -> list[str]:
+    """IPython syntax becomes the Python it runs, on the same lines.
+
+    Before::
+
+        %matplotlib inline
+        !pip install seaborn
+
+    After::
+
+        get_ipython().run_line_magic('matplotlib', 'inline')
+        get_ipython().system('pip install seaborn')
+    """
+    out = []
+    for index, source in enumerate(sources):
+        python = to_python(source)
+        if python.tree is None and not _parses(python.code):
+            try:
+                parse(python.code)
+            except SyntaxError as exc:
+                log.refuse(index, exc.lineno, f"the cell does not parse: {exc.msg}",
+                           "fix the cell so that it runs, then convert again")
+            except ValueError as exc:
+                log.refuse(index, None, f"the cell does not parse: {exc}", "fix the cell, then convert again")
+        out.append(python.code)
+    return out
+
+
+def drop_display_magics(sources: list[str], log: Log) -> list[str]:
+    """Magics that only display or time something are dropped; timed statements stay.
+
+    Before::
+
+        %matplotlib inline
+        %time model = fit(df)
+
+    After::
+
+        (blank)
+        model = fit(df)
+    """
+    out = []
+    for index, code in enumerate(sources):
+        lines = code.split("\n")
+        for call in _magic_calls(code):
+            if call.kind == "cell" and call.name in DISPLAY_CELL_MAGICS:
+                log.note(index, call.line, "dropped", f"%%{call.name} only displays or times its cell")
+                lines = [""] * len(lines)
+                break
+            if call.kind == "cell" and call.name in PYTHON_CELL_MAGICS:
+                if call.target:
+                    log.note(index, call.line, "dropped",
+                             f"%%{call.name} {call.target}: the captured output is display, not data")
+                else:
+                    log.note(index, call.line, "dropped", f"%%{call.name} only times or captures output; the body stays")
+                _blank(lines, call)
+                continue
+            if call.kind == "line" and call.name in DISPLAY_LINE_MAGICS and not call.target:
+                text = lines[call.line - 1]
+                timed = _TIMED_PREFIX.match(text)
+                if timed and call.name in ("time", "prun", "memit") and text[timed.end():].strip():
+                    lines[call.line - 1] = timed.group(1) + text[timed.end():]
+                    log.note(index, call.line, "dropped", f"%{call.name} only times the statement; the statement stays")
+                    continue
+                log.note(index, call.line, "dropped", f"%{call.name} only changes display, timing or the session")
+                _blank(lines, call)
+        out.append("\n".join(lines))
+    return out
+
+
+def installs_to_dependencies(sources: list[str], log: Log) -> list[str]:
+    """``!pip install`` and ``%pip``/``%conda install`` become project dependencies.
+
+    Before::
+
+        !pip install -q "seaborn>=0.13" xgboost
+
+    After: the line is blank and ``seaborn>=0.13`` and ``xgboost`` are requirements.
+    """
+    out = []
+    for index, code in enumerate(sources):
+        lines = code.split("\n")
+        for call in _magic_calls(code):
+            command = call.args if call.kind == "shell" else f"{call.name} {call.args}"
+            if call.kind == "line" and call.name not in ("pip", "conda", "mamba"):
+                continue
+            if call.kind not in ("line", "shell"):
+                continue
+            match = _INSTALLERS.match(command)
+            if not match:
+                continue
+            specs = _requirement_specs(match.group(2))
+            log.requirements.extend(specs)
+            log.note(index, call.line, "dependency",
+                     "installs packages from inside the notebook; they are project dependencies now: "
+                     + (", ".join(specs) if specs else "(no package named)"))
+            _blank(lines, call)
+        out.append("\n".join(lines))
+    return out
+
+
+def explicit_star_imports(sources: list[str], log: Log) -> list[str]:
+    """``from m import *`` becomes an import of the names the notebook takes from ``m``.
+
+    The module is imported here to learn what it exports (``__all__`` or its public names).
+
+    Before::
+
+        from math import *
+        area = pi * r ** 2
+
+    After::
+
+        from math import pi
+        area = pi * r ** 2
+    """
+    from ..analysis.cells import analyze_cell
+    from ..notebook.flow import BUILTIN_NAMES
+
+    analyses = [analyze_cell(code, index) for index, code in enumerate(sources)]
+    defined = {name for a in analyses for name in a.defs}
+    wanted: set[str] = set()
+    for a in analyses:
+        wanted.update(use.name for use in a.uses)
+        for fn in a.functions:
+            wanted.update(fn.reads)
+    free = {name for name in wanted if name not in defined and name not in BUILTIN_NAMES}
+    out = []
+    claimed: set[str] = set()
+    for index, code in enumerate(sources):
+        lines = code.split("\n")
+        tree = _tree(code)
+        for node in tree.body if tree else ():
+            if not (isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)):
+                continue
+            module = "." * node.level + (node.module or "")
+            try:
+                exported = _exports(module)
+            except Exception as exc:  # noqa: BLE001 - any import failure means "cannot expand"
+                log.refuse(index, node.lineno, f"`from {module} import *` cannot be expanded: importing "
+                           f"{module} failed ({type(exc).__name__}: {exc})",
+                           f"install {module.split('.')[0]} here, or import the names you use explicitly")
+                continue
+            names = sorted((free & exported) - claimed)
+            claimed.update(names)
+            indent = lines[node.lineno - 1][: node.col_offset]
+            replacement = f"{indent}from {module} import {', '.join(names)}" if names else ""
+            lines[node.lineno - 1] = replacement
+            for extra in range(node.lineno, node.end_lineno or node.lineno):
+                lines[extra] = ""
+            log.note(index, node.lineno, "import",
+                     f"star import made explicit: {', '.join(names) if names else 'no name is used, dropped'}",
+                     text=f"from {module} import *")
+        out.append("\n".join(lines))
+    return out
+
+
+def other_magics_to_comments(sources: list[str], log: Log) -> list[str]:
+    """Any magic or shell command left is kept as a comment and reported.
+
+    Magics that run code the conversion cannot see (``%run``, ``%load``, ``%%R``…) and shell
+    output used as a value (``files = !ls``) refuse the notebook instead.
+
+    Before::
+
+        !wget https://example.org/data.csv
+
+    After::
+
+        # !wget https://example.org/data.csv
+    """
+    out = []
+    for index, code in enumerate(sources):
+        lines = code.split("\n")
+        for call in _magic_calls(code):
+            if call.kind == "cell" and call.name in QUERY_MAGICS:
+                continue
+            if call.kind == "line" and call.name in QUERY_MAGICS:
+                continue
+            original = log.original_line(index, call.line).strip()
+            if call.name in OPAQUE_MAGICS or (call.kind == "line" and call.name == "pylab"):
+                log.refuse(index, call.line, f"`{original}` runs code that distill cannot see",
+                           "copy that code into the notebook (or import it as a module), then convert again")
+                continue
+            if call.target:
+                log.refuse(index, call.line, f"`{original}` uses the output of a magic or shell command as a value",
+                           "compute the value in Python (subprocess.run, pathlib, …), then convert again")
+                continue
+            why = ("a shell command: it is not run by the pipeline" if call.kind == "shell"
+                   else f"the magic %{call.name} has no pipeline equivalent")
+            log.note(index, call.line, "comment", why)
+            indent = re.match(r"\s*", lines[call.line - 1]).group(0)  # type: ignore[union-attr]
+            if call.kind == "cell":
+                original_lines = log.originals[index].split("\n")
+                lines = [f"# {line}" if line.strip() else "" for line in original_lines]
+                break
+            lines[call.line - 1] = f"{indent}# {original}" if indent == "" else f"{indent}pass  # {original}"
+            for extra in range(call.line, call.end_line):
+                lines[extra] = ""
+        out.append("\n".join(lines))
+    return out
+
+
+TRANSFORMS: tuple[Transform, ...] = (
+    Transform("ipython-to-python", ipython_to_python),
+    Transform("drop-display-magics", drop_display_magics),
+    Transform("installs-to-dependencies", installs_to_dependencies),
+    Transform("explicit-star-imports", explicit_star_imports),
+    Transform("other-magics-to-comments", other_magics_to_comments),
+)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class MagicCall:
+    """A ``get_ipython()`` call statement left by ``to_python``."""
+
+    kind: str  # line | cell | shell
+    name: str
+    args: str
+    line: int
+    end_line: int
+    col: int
+    nested: bool
+    target: str | None = None
+    body: str = ""
+
+
+def magic_calls(code: str) -> list[MagicCall]:
+    """Every statement of ``code`` that is (or assigns) a ``get_ipython()`` magic call."""
+    return _magic_calls(code)
+
+
+def _magic_calls(code: str) -> list[MagicCall]:
+    tree = _tree(code)
+    if tree is None:
+        return []
+    found: list[MagicCall] = []
+
+    def visit(body: list[ast.stmt], nested: bool) -> None:
+        for node in body:
+            call = _magic_of(node, nested)
+            if call is not None:
+                found.append(call)
+                continue
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(node, name, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], (ast.stmt, ast.ExceptHandler)):
+                    for item in inner:
+                        if isinstance(item, ast.ExceptHandler):
+                            visit(item.body, True)
+                    visit([item for item in inner if isinstance(item, ast.stmt)], True)
+
+    visit(tree.body, False)
+    return found
+
+
+def _magic_of(node: ast.stmt, nested: bool) -> MagicCall | None:
+    target = None
+    value: ast.expr | None = None
+    if isinstance(node, ast.Expr):
+        value = node.value
+    elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+        value = node.value
+        target = ast.unparse(node.targets[0])
+    if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute):
+        return None
+    owner = value.func.value
+    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"):
+        return None
+    method = value.func.attr
+    texts = [arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "" for arg in value.args]
+    end = node.end_lineno or node.lineno
+    if method in ("system", "getoutput") and texts:
+        return MagicCall("shell", "!", texts[0], node.lineno, end, node.col_offset, nested, target)
+    if method == "run_line_magic" and len(texts) >= 2:
+        return MagicCall("line", texts[0], texts[1], node.lineno, end, node.col_offset, nested, target)
+    if method == "run_cell_magic" and len(texts) >= 3:
+        return MagicCall("cell", texts[0], texts[1], node.lineno, end, node.col_offset, nested, target, texts[2])
+    return None
+
+
+def _blank(lines: list[str], call: MagicCall) -> None:
+    for number in range(call.line, call.end_line + 1):
+        lines[number - 1] = ""
+    if call.nested:
+        indent = " " * call.col
+        lines[call.line - 1] = f"{indent}pass"
+
+
+def _tree(code: str) -> ast.Module | None:
+    try:
+        return parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _requirement_specs(args: str) -> list[str]:
+    try:
+        words = shlex.split(args)
+    except ValueError:
+        words = args.split()
+    specs: list[str] = []
+    skip_next = False
+    for word in words:
+        if skip_next:
+            skip_next = False
+            continue
+        if word in ("-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
+                    "-f", "--find-links", "-t", "--target", "-c", "--channel", "-n", "--name"):
+            skip_next = True
+            continue
+        if word.startswith("-") or "{" in word or "$" in word:
+            continue
+        specs.append(word)
+    return specs
+
+
+def _exports(module: str) -> set[str]:
+    mod = importlib.import_module(module)
+    names = getattr(mod, "__all__", None)
+    if names is None:
+        names = [name for name in vars(mod) if not name.startswith("_")]
+    return set(names)
