@@ -41,13 +41,18 @@ def cli() -> None:
     distill status    every step fresh or stale, and why
     distill show      where an output came from, and what it holds
     distill lint      hidden state and production hazards in notebooks
+    distill convert   a notebook becomes a project of pure, tested steps
+    distill verify    run notebook and pipeline, compare every output
     """
 
 
 def _register() -> None:
+    from .convert import convert, verify
     from .lint import lint
 
     cli.add_command(lint)
+    cli.add_command(convert)
+    cli.add_command(verify)
 
 
 class _Progress:

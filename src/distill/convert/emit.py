@@ -151,7 +151,12 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
                if version != name and name not in step.copies and name not in step.aliases}
     body_parts: list[str] = []
     previous_cell: int | None = None
-    for s in step.statements:
+    query = step.statements[0].query if step.kind == "query" else None
+    if query is not None:
+        version = dict(step.inputs)
+        bound = ", ".join(f"{json.dumps(n)}: {version.get(n, n)}" for n in query.names)
+        body_parts.append(f"{query.output} = run_query({query.output}_sql, database, {{{bound}}})")
+    for s in step.statements if query is None else ():
         if step.kind == "figure" and _is_show(s, plan.ir):
             continue
         code, uses_functools, unsafe = _statement_code(s, plan, renames)
@@ -435,9 +440,13 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
         if helper.needs:
             edits.extend(_signature_edits(tree, lines, helper))
         parts.append(apply_edits(code, edits))
+    if any(step.kind == "query" for step in plan.steps):
+        parts.append(RUN_QUERY)
     body = "\n\n\n".join(dict.fromkeys(parts))
     names = used_names(body) if body else set()
     imports = import_lines(ir, names & ir.import_names, local_modules)
+    if RUN_QUERY in parts:
+        imports = _merge_imports(imports, ["import contextlib", "import sqlite3", "from pathlib import Path"])
     if needs_functools and "functools" not in ir.import_names:
         imports = _merge_imports(imports, ["import functools"])
     doc = (f'"""Helpers of {title}: the functions and classes the notebook defined.\n\n'
@@ -489,3 +498,21 @@ def _signature_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list
 
 def python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+RUN_QUERY = '''def run_query(sql_file, database, parameters):
+    """Rows of the query in ``sql_file`` as a DataFrame, its ``:name`` placeholders bound.
+
+    ``database`` is a SQLite file (a ``Path``) or a SQLAlchemy URL.
+    """
+    import pandas as pd
+
+    query = Path(sql_file).read_text()
+    if isinstance(database, Path):
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            return pd.read_sql_query(query, connection, params=parameters)
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(database)
+    with engine.connect() as connection:
+        return pd.read_sql_query(sqlalchemy.text(query), connection, params=parameters)'''

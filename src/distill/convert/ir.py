@@ -105,18 +105,34 @@ class Stmt:
     mutates: tuple[str, ...] = ()
     value: object = None
     first_line: int = 0  # where ``code`` starts (comments above included)
+    query: Query | None = None
 
     @property
     def reads(self) -> tuple[str, ...]:
+        if self.query is not None:
+            return self.query.names
         return self.analysis.refs
 
     @property
     def binds(self) -> tuple[str, ...]:
+        if self.query is not None:
+            return (self.query.output,)
         return self.analysis.defs
 
     @property
     def writes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((*self.analysis.defs, *self.mutates)))
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A ``%%sql`` query: its text with ``:name`` placeholders, the names bound, where it runs."""
+
+    sql: str
+    names: tuple[str, ...]
+    output: str
+    url: str
+    file: str  # the .sql file in the project
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,11 +317,35 @@ def _classify(ir: NotebookIR, log: Log) -> None:
             figure_names.update(s.binds)
         elif isinstance(node, ast.Expr) and _only_displays(node.value, ir):
             s.kind, s.reason = "display", "a bare expression that only displays a value"
-    # A figure statement whose names later code needs is code after all.
+    # A figure statement whose names later code (or another cell) needs is code after all,
+    # unless it makes the figure itself.
+    # NB: `cmap = ListedColormap([...])` in cell 3, used by plots in cells 5 and 9: code;
+    #     `fig, ax = plt.subplots()` in cell 3, `ax.plot(x)` in cell 4: one figure step
     code_reads = {name for s in ir.statements if s.kind == "code" for name in s.reads}
+    readers: dict[str, set[int]] = {}
     for s in ir.statements:
-        if s.kind == "figure" and any(name in code_reads for name in s.binds):
+        for name in s.reads:
+            readers.setdefault(name, set()).add(s.cell)
+    for s in ir.statements:
+        if s.kind != "figure":
+            continue
+        makes_figure = _makes_figure(s.node)
+        if any(name in code_reads or (not makes_figure and readers.get(name, set()) - {s.cell}) for name in s.binds):
             s.kind, s.reason = "code", ""
+
+
+FIGURE_MAKERS = frozenset({"subplots", "figure", "subplot", "add_subplot", "axes", "gca", "gcf", "twinx", "twiny",
+                           "subplot2grid", "FacetGrid", "PairGrid", "JointGrid", "pairplot", "jointplot", "catplot",
+                           "relplot", "displot", "lmplot", "clustermap", "subplot_mosaic", "add_axes"})
+
+
+def _makes_figure(node: ast.stmt) -> bool:
+    value = getattr(node, "value", None)
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        return name in FIGURE_MAKERS
+    return False
 
 
 def _is_magic(s: Stmt, name: str) -> bool:

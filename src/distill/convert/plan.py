@@ -105,6 +105,7 @@ class ConversionPlan:
 def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     """Turn the classified statements of ``ir`` into steps, helpers and params."""
     params = _params(ir, folder)
+    _queries(ir, params, log, folder)
     inline = _inline_paths(ir, folder, params)
     helpers = _helpers(ir, params, log)
     groups = _groups(ir)
@@ -177,6 +178,77 @@ def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> dic
             params[name] = Param(name, path, "Path", s.cell, access.line + s.line - 1,
                                  f"the file this cell reads ({access.via})", True, _data_file(path, folder), path)
     return inline
+
+
+# -- queries ------------------------------------------------------------------------------
+
+_SQL_NAME = re.compile(r"(?<![:\w]):(\w+)|\$(\w+)|\{(\w+)\}")
+_CHANGES = re.compile(r"^\s*(create|insert|update|delete|drop|alter|replace|attach|pragma|begin|commit)\b", re.I)
+
+
+def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -> None:
+    """``%%sql`` cells become queries in ``.sql`` files with bound parameters; connections become a param."""
+    from .ir import Query
+    from .transforms import magic_calls
+
+    url: str | None = None
+    for s in ir.statements:
+        if s.kind != "query":
+            continue
+        calls = magic_calls("\n".join(line for line in s.code.split("\n") if not line.strip().startswith("#")))
+        if not calls:
+            continue
+        call = calls[0]
+        words = call.args.split()
+        target = call.target
+        if words and "://" in words[0]:
+            url = words.pop(0)
+        if len(words) >= 2 and words[1] == "<<" and words[0].isidentifier():
+            target = words[0]
+            words = words[2:]
+        elif words and words[0].endswith("<<") and words[0][:-2].isidentifier():
+            target = words[0][:-2]
+            words = words[1:]
+        sql = "\n".join(part for part in (" ".join(words), call.body) if part.strip()).strip()
+        if not sql:
+            s.kind, s.reason = "blank", f"opens the SQL connection {url}; the pipeline's `database` param"
+            continue
+        if url is None:
+            log.refusals.append(_refusal(s, "a SQL query with no connection (`%sql URL`) before it",
+                                         "connect with `%sql sqlite:///file.db` in a cell above"))
+            continue
+        if url.rstrip("/") in ("sqlite:", "sqlite:/") or url in ("sqlite://", "sqlite:///:memory:"):
+            log.refusals.append(_refusal(s, "the query runs on an in-memory SQLite database that exists only in "
+                                            "the notebook's session", "write the data to a database file and "
+                                         "connect with `%sql sqlite:///file.db`, then convert again"))
+            continue
+        if any(_CHANGES.match(part) for part in sql.split(";") if part.strip()):
+            log.refusals.append(_refusal(s, "the SQL changes the database (CREATE/INSERT/UPDATE…); "
+                                            "a pipeline step reads data", "run such SQL outside the notebook, "
+                                         "or in Python with sqlite3 in a cell, then convert again"))
+            continue
+        names: list[str] = []
+
+        def bind(match: re.Match[str]) -> str:
+            name = next(g for g in match.groups() if g)
+            if name not in names:
+                names.append(name)
+            return f":{name}"
+
+        text = _SQL_NAME.sub(bind, sql)
+        output = target or f"query_cell_{s.cell}"
+        if "database" not in params:
+            if url.startswith("sqlite:///"):
+                path = url[len("sqlite:///"):]
+                params["database"] = Param("database", path, "Path", s.cell, s.line,
+                                           "the SQLite file the notebook's SQL ran on", True, _data_file(path, folder))
+            else:
+                params["database"] = Param("database", url, "str", s.cell, s.line,
+                                           "the database URL the notebook's SQL ran on (SQLAlchemy)")
+        file = f"queries/{output}.sql"
+        params[f"{output}_sql"] = Param(f"{output}_sql", file, "Path", s.cell, s.line,
+                                        "the query of this cell, in its own file", True)
+        s.query = Query(text + "\n", tuple(names), output, url, file)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -268,6 +340,10 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         for s in step.statements:
             names = list(s.reads)
             names.extend(inline[a.path] for a in s.analysis.files if a.path in inline)
+            if s.query is not None:
+                names.extend(["database", f"{s.query.output}_sql"])
+                if "run_query" not in step.helpers:
+                    step.helpers.append("run_query")
             for name in s.reads:
                 if name in helpers:
                     names.extend(helpers[name].needs)
@@ -380,7 +456,7 @@ def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         base = slug(step.title or "") or f"cell_{step.statements[0].cell}"
         if step.kind == "figure":
             title = _figure_title(step)
-            base = f"{slug(title) or base}_figure" if title or step.title else f"figure_cell_{step.statements[0].cell}"
+            base = f"{slug(title or '') or base}_figure" if title or step.title else f"figure_cell_{step.statements[0].cell}"
         taken |= {name for s in ir.statements for name in s.binds}
         if base in taken:
             base = f"{base}_step"  # NB: a section "Model" in a notebook with a variable `model`

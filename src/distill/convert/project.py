@@ -117,7 +117,6 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     ir = build_ir(nb, sources, log)
     folder = source.resolve().parent
     plan = plan_conversion(ir, log, folder)
-    _query_refusals(plan, log)
     if log.refusals:
         raise ConversionRefused(source, _unique(log.refusals))
     if not plan.steps:
@@ -139,6 +138,10 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
         elif (folder / module).is_dir():
             for file in sorted((folder / module).rglob("*.py")):
                 files[f"src/{module}/{file.relative_to(folder / module).as_posix()}"] = file
+    for step in plan.steps:
+        query = step.statements[0].query if step.kind == "query" else None
+        if query is not None:
+            files[query.file] = f"-- {query.output}: from cell {step.statements[0].cell} of {source.name}\n{query.sql}"
     data_notes = _data_files(plan, files, folder)
     requirements, dep_notes = _requirements(plan, log, local_modules, pipeline + lib)
     files["pyproject.toml"] = _pyproject(package, title, requirements)
@@ -190,6 +193,8 @@ def _data_files(plan: ConversionPlan, files: dict[str, str | bytes | Path], fold
         if not param.is_path:
             continue
         value = str(param.value)
+        if value.startswith("queries/"):
+            continue  # written with the project
         if param.source_file is None:
             notes.append(Note(param.cell, param.line, "data", value,
                               "the file was not found beside the notebook; put it at this path in the project"))

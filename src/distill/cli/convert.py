@@ -1,0 +1,98 @@
+"""``distill convert`` and ``distill verify``: the command line over ``distill.convert``.
+
+Exit codes: convert 0 written, 2 refused or bad input (nothing written); verify 0 every
+output equal, 1 a value differs or a run failed, 2 bad input, 3 equal except values that
+come from unseeded randomness or the clock (listed with their source).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _fail(exc: Exception) -> None:
+    from .main import _fail as fail
+
+    fail(exc)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("notebook", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="The project folder to create.")
+@click.option("--name", default=None, help="Python package name (default: from the notebook's file name).")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (only once the new project is complete).")
+def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None:
+    """Turn a notebook into a distill project of pure, tested steps.
+
+    \b
+    distill convert analysis.ipynb -o analysis      then: cd analysis && distill run
+    distill verify analysis.ipynb analysis          proves the pipeline gives the notebook's values
+    """
+    from ..convert.project import convert as run_convert
+
+    try:
+        result = run_convert(notebook, output, name=name, force=force)
+    except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
+        _fail(exc)
+    click.echo(f"wrote {result.output}/ ({len(result.files)} files): {len(result.steps)} steps, "
+               f"{len(result.helpers)} helpers, {len(result.params)} params")
+    click.echo(f"  pipeline   {result.output}/src/{result.package}/pipeline.py")
+    click.echo(f"  report     {result.output}/CONVERSION.md")
+    click.echo(f"next: distill verify {notebook} {output}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("notebook", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("project", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--timeout", type=float, default=900.0, show_default=True, metavar="SECONDS",
+              help="Time limit for the notebook run and for the pipeline run.")
+@click.option("--rtol", type=float, default=1e-7, show_default=True, help="Relative tolerance for numbers.")
+@click.option("--atol", type=float, default=1e-9, show_default=True, help="Absolute tolerance for numbers.")
+@click.option("--no-record", is_flag=True, help="Do not write tests/expected/ and tests/recorded/.")
+def verify(notebook: Path, project: Path, timeout: float, rtol: float, atol: float, no_record: bool) -> None:
+    """Run the notebook (fresh kernel) and the pipeline, and compare every step output."""
+    from ..convert.verify import verify as run_verify
+
+    try:
+        result = run_verify(notebook, project, timeout=timeout, record=not no_record, rtol=rtol, atol=atol, log=_say)
+    except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
+        _fail(exc)
+    click.echo(render(result))
+    sys.exit(result.exit_code)
+
+
+def render(result) -> str:  # type: ignore[no-untyped-def]
+    rows = [("output", "step", "notebook", "pipeline", "equal?")]
+    mark = {"equal": "yes", "different": "NO", "random": "not comparable", "missing": "NO (missing)"}
+    for row in result.rows:
+        rows.append((row.name, row.step, row.notebook, row.pipeline, mark[row.status]))
+    widths = [min(40, max(len(r[i]) for r in rows)) for i in range(5)]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append("  ".join(cell[:widths[j]].ljust(widths[j]) for j, cell in enumerate(r)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    details = [r for r in result.rows if r.status != "equal"]
+    if details:
+        lines.append("")
+        for r in details:
+            lines.append(f"{r.name}: {r.detail}")
+    counts = {s: sum(1 for r in result.rows if r.status == s) for s in mark}
+    lines.append("")
+    lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing, "
+                 f"{counts['random']} not comparable (unseeded randomness or the clock) "
+                 f"- notebook {result.notebook_seconds:.1f}s, pipeline {result.pipeline_seconds:.1f}s")
+    if result.recorded:
+        lines.append(f"recorded {len(result.recorded)} values in tests/expected/ and "
+                     f"{len(result.recorded_calls)} helper calls in tests/recorded/ for the project's tests")
+    return "\n".join(lines)

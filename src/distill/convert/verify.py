@@ -1,0 +1,502 @@
+"""``verify``: run the notebook and the pipeline, and compare every step output.
+
+Responsibilities:
+- instrument a copy of the notebook: each code cell is split where a step ends and the
+  values of that step's outputs are pickled there, so even names the notebook later
+  rebinds are captured at the right moment; helpers are wrapped to record their first call;
+- run that copy top to bottom in a fresh kernel (nbclient + ipykernel) in the notebook's
+  folder, and the pipeline with ``distill run`` in the project folder;
+- compare each output (``distill.testing.compare``): frames and arrays within tolerance,
+  models by parameters, fitted state and predictions on the notebook's 2-D values, figures
+  by existence;
+- a value computed from unseeded randomness or the clock that differs is reported as not
+  comparable, with the cell and line of its source, never as a pass;
+- record the notebook's values in ``tests/expected/`` and the helpers' calls in
+  ``tests/recorded/``, for the project's generated tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import DistillError
+from ..notebook.read import read_notebook
+from .emit import _is_show
+from .ir import CLOCK_CALLS, NotebookIR
+from .plan import ConversionPlan, StepPlan, plan_conversion
+from .transforms import TRANSFORMS, Log, apply
+
+Status = Literal["equal", "different", "random", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One compared output."""
+
+    name: str
+    step: str
+    notebook: str
+    pipeline: str
+    status: Status
+    how: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Verification:
+    """The outcome of ``verify``."""
+
+    rows: list[Row] = field(default_factory=list)
+    notebook_seconds: float = 0.0
+    pipeline_seconds: float = 0.0
+    recorded: list[str] = field(default_factory=list)
+    recorded_calls: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0: all equal; 1: a value differs or is missing; 3: equal except values from unseeded randomness."""
+        if any(r.status in ("different", "missing") for r in self.rows):
+            return 1
+        if any(r.status == "random" for r in self.rows):
+            return 3
+        return 0
+
+
+class VerifyError(DistillError):
+    """The notebook or the pipeline could not be run to the end."""
+
+    exit_code = 1
+
+
+def plan_for(notebook: Path) -> ConversionPlan:
+    """The conversion plan of ``notebook``, as ``convert`` makes it (nothing is written)."""
+    from .ir import build_ir
+    from .project import ConversionRefused
+
+    nb = read_notebook(notebook)
+    code_cells = nb.code_cells
+    log = Log([c.number for c in code_cells], [c.source for c in code_cells])
+    sources = apply(TRANSFORMS, [c.source for c in code_cells], log)
+    if log.refusals:
+        raise ConversionRefused(notebook, log.refusals)
+    ir = build_ir(nb, sources, log)
+    plan = plan_conversion(ir, log, notebook.resolve().parent)
+    if log.refusals:
+        raise ConversionRefused(notebook, log.refusals)
+    return plan
+
+
+def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *, timeout: float = 600.0,
+           record: bool = True, rtol: float = 1e-7, atol: float = 1e-9, log: Any = None) -> Verification:
+    """Run ``notebook`` and the pipeline in ``project``, and compare every step output.
+
+    Raises:
+        VerifyError: the notebook or the pipeline failed; the message names the cell or step.
+        ConversionRefused: the notebook cannot be converted (so there is nothing to compare).
+    """
+    from ..testing import compare, describe
+
+    source = Path(notebook).resolve()
+    root = Path(project).resolve()
+    if not (root / "pyproject.toml").is_file():
+        raise DistillError(f"{root} is not a distill project (no pyproject.toml)",
+                           hint=f"convert first: distill convert {notebook} -o {project}")
+    plan = plan_for(source)
+    package = _package(root)
+    result = Verification()
+    with tempfile.TemporaryDirectory(prefix="distill-verify-") as tmp:
+        capture = Path(tmp) / "values"
+        capture.mkdir()
+        started = time.monotonic()
+        _run_notebook(source, plan, capture, timeout, log)
+        result.notebook_seconds = time.monotonic() - started
+        started = time.monotonic()
+        _run_pipeline(root, timeout, log)
+        result.pipeline_seconds = time.monotonic() - started
+        taint = _taint(plan, source)
+        notebook_values: dict[str, Any] = {}
+        for step in plan.steps:
+            for _, version in _outputs(step):
+                notebook_values[version] = _load_capture(capture, version, package)
+        probes = [v for v in notebook_values.values() if _two_dimensional(v)][:8]
+        pipeline_values: dict[str, Any] = _load_outputs(root, [v for s in plan.steps for _, v in _outputs(s)])
+        for step in plan.steps:
+            for name, version in _outputs(step):
+                expected = notebook_values.get(version, _MISSING)
+                actual = pipeline_values.get(version, _MISSING)
+                if expected is _MISSING or actual is _MISSING:
+                    missing = "notebook" if expected is _MISSING else "pipeline"
+                    result.rows.append(Row(version, step.name, _describe(expected, describe),
+                                           _describe(actual, describe), "missing",
+                                           detail=f"no value from the {missing}"))
+                    continue
+                if isinstance(expected, _Unpicklable):
+                    result.rows.append(Row(version, step.name, expected.type_name, describe(actual), "missing",
+                                           detail=f"the notebook's value could not be saved: {expected.error}"))
+                    continue
+                if step.kind == "figure":
+                    ok = bool(expected) and type(actual).__name__ in ("Figure", "SubFigure")
+                    result.rows.append(Row(version, step.name, "Figure" if expected else "no figure",
+                                           describe(actual), "equal" if ok else "different", "figure",
+                                           "" if ok else "the notebook drew no figure here" if not expected
+                                           else "the step did not return a figure"))
+                    continue
+                comparison = compare(expected, actual, rtol=rtol, atol=atol, probes=probes)
+                status: Status = "equal" if comparison.equal else "different"
+                detail = comparison.detail
+                if not comparison.equal and name in taint.get(step.name, {}):
+                    status = "random"
+                    detail = f"not comparable: {taint[step.name][name]}"
+                result.rows.append(Row(version, step.name, describe(expected), describe(actual), status,
+                                       comparison.how, detail))
+        if record:
+            result.recorded = _record_values(root, plan, result.rows, notebook_values, probes)
+            result.recorded_calls = _record_calls(root, capture, plan, package)
+    return result
+
+
+class _Unpicklable:
+    def __init__(self, type_name: str, error: str) -> None:
+        self.type_name = type_name
+        self.error = error
+
+
+_MISSING: Any = object()
+
+
+def _describe(value: Any, describe: Any) -> str:
+    return "—" if value is _MISSING else describe(value)
+
+
+def _outputs(step: StepPlan) -> list[tuple[str, str]]:
+    return [(step.name, step.name)] if step.kind == "figure" else list(step.outputs)
+
+
+def _package(root: Path) -> str:
+    import tomllib
+
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    pipeline = data.get("tool", {}).get("distill", {}).get("pipeline", "")
+    return str(pipeline).split(".")[0]
+
+
+def _two_dimensional(value: Any) -> bool:
+    shape = getattr(value, "shape", None)
+    return isinstance(shape, tuple) and len(shape) == 2 and type(value).__name__ in ("DataFrame", "ndarray")
+
+
+# -- the notebook run ----------------------------------------------------------------------
+
+CAPTURE_CODE = '''\
+def __distill_capture__(names):
+    import os, pickle
+    namespace = get_ipython().user_ns
+    for key, name in names.items():
+        path = os.path.join({folder!r}, key + ".pkl")
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        try:
+            data = pickle.dumps(value, protocol=5)
+        except Exception as exc:
+            data = pickle.dumps(("__distill_unpicklable__", type(value).__name__, repr(exc)[:200]))
+        with open(path, "wb") as file:
+            file.write(data)
+
+def __distill_figure__(key):
+    import os, sys, pickle
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    drawn = bool(pyplot is not None and pyplot.get_fignums())
+    with open(os.path.join({folder!r}, key + ".pkl"), "wb") as file:
+        file.write(pickle.dumps(drawn))
+
+def __distill_record__(function, name, needs):
+    import functools, os, pickle
+    done = []
+
+    @functools.wraps(function)
+    def recorded(*args, **kwargs):
+        if done:
+            return function(*args, **kwargs)
+        done.append(True)
+        namespace = get_ipython().user_ns
+        try:
+            before = pickle.dumps((args, {{**kwargs, **{{n: namespace[n] for n in needs if n in namespace}}}}))
+        except Exception:
+            before = None
+        result = function(*args, **kwargs)
+        if before is not None:
+            try:
+                call_args, call_kwargs = pickle.loads(before)
+                data = pickle.dumps({{"args": call_args, "kwargs": call_kwargs, "result": result}})
+                with open(os.path.join({folder!r}, "call." + name + ".pkl"), "wb") as file:
+                    file.write(data)
+            except Exception:
+                pass
+        return result
+    return recorded
+'''
+
+
+def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[Any, dict[int, int]]:
+    """A copy of the notebook that saves each step's outputs where the step ends.
+
+    Returns the nbformat node and, for each of its code cells, the original cell number.
+    """
+    import nbformat
+
+    node = nbformat.read(str(notebook), as_version=4)
+    after: dict[tuple[int, int], list[str]] = {}  # (cell, end line) -> code to run there
+    for step in plan.steps:
+        drawing = [s for s in step.statements if not (step.kind == "figure" and _is_show(s, plan.ir))]
+        last = max(drawing or step.statements, key=lambda s: s.position)
+        if step.kind == "figure":
+            code = f"__distill_figure__({step.name!r})"
+        else:
+            code = "__distill_capture__({" + ", ".join(f"{v!r}: {n!r}" for n, v in step.outputs) + "})"
+        after.setdefault((last.cell, last.end_line), []).append(code)
+    for helper in plan.helpers.values():
+        if helper.kind == "function":
+            s = helper.stmt
+            after.setdefault((s.cell, s.end_line), []).append(
+                f"{helper.name} = __distill_record__({helper.name}, {helper.name!r}, {list(helper.needs)!r})")
+    cells = [nbformat.v4.new_code_cell(CAPTURE_CODE.format(folder=str(folder)))]
+    origin = {0: 0}
+    for number, cell in enumerate(node.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.split("\n")
+        cuts = sorted(end for (c, end) in after if c == number)
+        magic = lines and any(line.lstrip().startswith("%%") for line in lines[:1] if line.strip())
+        start = 0
+        for end in cuts:
+            chunk = lines[start:end] if not magic else lines
+            extra = after[(number, end)]
+            if magic:
+                cells.append(nbformat.v4.new_code_cell("\n".join(chunk)))
+                origin[len(cells) - 1] = number
+                cells.append(nbformat.v4.new_code_cell("\n".join(extra)))
+                origin[len(cells) - 1] = number
+                start = len(lines)
+                break
+            cells.append(nbformat.v4.new_code_cell("\n".join([*chunk, *extra])))
+            origin[len(cells) - 1] = number
+            start = end
+        if start < len(lines) and "\n".join(lines[start:]).strip():
+            cells.append(nbformat.v4.new_code_cell("\n".join(lines[start:])))
+            origin[len(cells) - 1] = number
+    node.cells = cells
+    return node, origin
+
+
+def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any) -> None:
+    try:
+        import nbclient
+    except ImportError as exc:
+        raise DistillError("verify needs nbclient and ipykernel", hint='pip install "distill[execute]"') from exc
+    from ..lint.execute import _installed_kernel
+
+    node, origin = instrumented(notebook, plan, folder)
+    if log:
+        log(f"running {notebook.name} in a fresh kernel")
+    client = nbclient.NotebookClient(node, timeout=max(1, int(timeout)), kernel_name=_installed_kernel(node),
+                                     allow_errors=False, resources={"metadata": {"path": str(notebook.parent)}})
+    try:
+        # NB: the kernel's own stderr (start-up banners, warnings) would land in our terminal
+        with tempfile.TemporaryFile() as stderr, client.setup_kernel(stderr=stderr):
+            for index, cell in enumerate(node.cells):
+                client.execute_cell(cell, index)
+    except nbclient.exceptions.CellExecutionError as exc:
+        index = _failed_index(node)
+        cell = origin.get(index, 0) if index is not None else 0
+        raise VerifyError(f"{notebook.name}: cell {cell} failed in a fresh kernel: {exc.ename}: "
+                          f"{str(exc.evalue)[:300]}",
+                          hint="the notebook must run top to bottom; `distill lint --execute` shows why") from exc
+    except nbclient.exceptions.CellTimeoutError as exc:
+        raise VerifyError(f"{notebook.name}: a cell ran longer than {timeout:g}s",
+                          hint="pass --timeout with more seconds") from exc
+    except Exception as exc:  # noqa: BLE001 - kernel start failures and deaths, reported as such
+        raise VerifyError(f"{notebook.name}: the notebook could not be run: {type(exc).__name__}: {exc}") from exc
+
+
+def _failed_index(node: Any) -> int | None:
+    for index, cell in enumerate(node.cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return index
+    return None
+
+
+def _load_capture(folder: Path, key: str, package: str) -> Any:
+    path = folder / f"{key}.pkl"
+    if not path.is_file():
+        return _MISSING
+    data = path.read_bytes()
+    try:
+        value = _MainUnpickler(io.BytesIO(data), package).load()
+    except Exception as exc:  # noqa: BLE001 - an object we cannot rebuild here is not comparable
+        return _Unpicklable("object", f"{type(exc).__name__}: {exc}")
+    if isinstance(value, tuple) and len(value) == 3 and value[0] == "__distill_unpicklable__":
+        return _Unpicklable(str(value[1]), str(value[2]))
+    return value
+
+
+class _MainUnpickler(pickle.Unpickler):
+    """Classes and functions the notebook defined live in ``<package>.lib`` in the project."""
+
+    def __init__(self, file: Any, package: str) -> None:
+        super().__init__(file)
+        self.package = package
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__main__":
+            module = f"{self.package}.lib"
+        return super().find_class(module, name)
+
+
+# -- the pipeline run ----------------------------------------------------------------------
+
+def _run_pipeline(root: Path, timeout: float, log: Any) -> None:
+    if log:
+        log(f"running the pipeline in {root}")
+    env = dict(os.environ)
+    env.setdefault("MPLBACKEND", "Agg")
+    try:
+        done = subprocess.run([sys.executable, "-m", "distill", "run"], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise VerifyError(f"the pipeline ran longer than {timeout:g}s", hint="pass --timeout with more seconds") from exc
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().split("\n")[-12:])
+        raise VerifyError(f"`distill run` failed in {root}:\n{tail}",
+                          hint=f"run it yourself for the whole output: cd {root} && distill run")
+
+
+def _load_outputs(root: Path, names: list[str]) -> dict[str, Any]:
+    from ..api import _load_output  # noqa: F401 - same loading path as distill.load
+    from ..cache.serialize import deserialize
+    from ..execute.plan import plan as make_plan
+    from ..session import open_session
+
+    values: dict[str, Any] = {}
+    session = open_session(str(root))
+    try:
+        plans = {p.step: p for p in make_plan(session)}
+        for name in names:
+            step = session.graph.provider.get(name)
+            entry = plans[step].entry if step in plans else None
+            if entry is None or name not in entry.outputs:
+                continue
+            meta = entry.outputs[name]
+            values[name] = deserialize(meta["kind"], session.store.get(meta["hash"]))
+    finally:
+        session.close()
+    return values
+
+
+# -- randomness ----------------------------------------------------------------------------
+
+def _taint(plan: ConversionPlan, notebook: Path) -> dict[str, dict[str, str]]:
+    """For each step, its outputs computed from unseeded randomness or the clock, with the source."""
+    from ..lint.engine import LintConfig, lint_file
+
+    sources: dict[tuple[int, int], str] = {}
+    try:
+        findings = lint_file(notebook, LintConfig()).findings
+    except DistillError:
+        findings = ()
+    for f in findings:
+        if f.code == "DL501" and f.cell is not None and f.line is not None:
+            sources[(f.cell, f.line)] = f"unseeded randomness in cell {f.cell}, line {f.line}: {f.message}"
+    ir: NotebookIR = plan.ir
+    tainted: dict[str, str] = {}
+    for s in ir.statements:
+        reason = next((why for (cell, line), why in sources.items()
+                       if cell == s.cell and s.line <= line <= s.end_line), None)
+        if reason is None:
+            for sub in ast.walk(s.node):
+                if isinstance(sub, ast.Call):
+                    name = ast.unparse(sub.func)
+                    if ir.canonical(name) in CLOCK_CALLS:
+                        reason = f"the clock in cell {s.cell}, line {s.line}: {name}()"
+        if reason is None:
+            reason = next((tainted[n] for n in s.reads if n in tainted), None)
+        if reason is not None:
+            for name in s.writes:
+                tainted[name] = reason
+    out: dict[str, dict[str, str]] = {}
+    for step in plan.steps:
+        for name, _ in step.outputs:
+            if name in tainted:
+                out.setdefault(step.name, {})[name] = tainted[name]
+    return out
+
+
+# -- recording -----------------------------------------------------------------------------
+
+def _record_values(root: Path, plan: ConversionPlan, rows: list[Row], values: dict[str, Any],
+                   probes: list[Any]) -> list[str]:
+    from ..cache.serialize import Unstorable, serialize
+
+    folder = root / "tests" / "expected"
+    staging = Path(tempfile.mkdtemp(prefix=".expected.", dir=root / "tests" if (root / "tests").is_dir() else root))
+    index: dict[str, Any] = {"values": {}, "probes": []}
+    suffix = {"parquet": ".parquet", "npy": ".npy", "json": ".json", "pickle": ".pkl", "figure": ".pkl"}
+    try:
+        for row in rows:
+            if row.status != "equal":
+                continue
+            if row.how == "figure":
+                index["values"][row.name] = {"how": "figure", "file": None, "step": row.step}
+                continue
+            try:
+                encoded = serialize(values[row.name])
+            except Unstorable:
+                continue
+            file = f"{row.name}{suffix.get(encoded.kind, '.bin')}"
+            (staging / file).write_bytes(encoded.data)
+            index["values"][row.name] = {"how": row.how, "kind": encoded.kind, "file": file, "step": row.step}
+        for name, value in values.items():
+            if name in index["values"] and index["values"][name].get("file") and _two_dimensional(value):
+                index["probes"].append(name)
+        index["probes"] = index["probes"][:8]
+        (staging / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(index["values"])
+
+
+def _record_calls(root: Path, capture: Path, plan: ConversionPlan, package: str) -> list[str]:
+    folder = root / "tests" / "recorded"
+    recorded = []
+    for helper in plan.helpers.values():
+        path = capture / f"call.{helper.name}.pkl"
+        if not path.is_file():
+            continue
+        try:
+            _MainUnpickler(io.BytesIO(path.read_bytes()), package).load()
+        except Exception:  # noqa: BLE001 - arguments we cannot rebuild outside the kernel are not recorded
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{helper.name}.pkl.tmp"
+        tmp.write_bytes(path.read_bytes())
+        os.replace(tmp, folder / f"{helper.name}.pkl")
+        recorded.append(helper.name)
+    return recorded
