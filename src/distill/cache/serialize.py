@@ -131,7 +131,16 @@ def _parquet(frame: Any) -> bytes | None:
     try:
         buf = io.BytesIO()
         frame.to_parquet(buf, engine="pyarrow", index=True)
-        return buf.getvalue()
+        data = buf.getvalue()
+        # NB: some dtypes do not survive the round trip (a `category` column of ints comes
+        #     back as int64 with pandas 3 / pyarrow 26); a stored value must load as it was
+        import pandas
+
+        back = pandas.read_parquet(io.BytesIO(data), engine="pyarrow")
+        if list(back.dtypes.astype(str)) != list(frame.dtypes.astype(str)) or \
+                str(back.index.dtype) != str(frame.index.dtype):
+            return None
+        return data
     except ImportError:
         return None
     except Exception:  # noqa: BLE001 - pyarrow refuses some object columns; pickle keeps them

@@ -349,7 +349,8 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
         functions.append(text)
         needs |= step_needs
     body = "\n\n\n".join(functions)
-    names = used_names(body) if body else set()
+    setup_code = "\n".join(s.code for s in ir.statements if s.kind == "setup")
+    names = (used_names(body) if body else set()) | (used_names(setup_code) if setup_code else set())
     imports = import_lines(ir, names & ir.import_names, local_modules)
     extra = []
     if "copy" in needs and "copy" not in ir.import_names:
@@ -368,7 +369,11 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
             imports, local_modules) else _add_local(imports, f"from {package}.lib import {', '.join(helpers_used)}")
     graph = _graph_doc(plan)
     doc = f'"""{title}: the notebook as a pipeline.\n\nStep graph (an edge is a parameter named after another step\'s output)::\n\n{graph}\n"""'
-    return f"{doc}\n\n" + "\n".join(imports) + "\n\n\n" + body + "\n"
+    setup = [s.code for s in ir.statements if s.kind == "setup"]
+    head = f"{doc}\n\n" + "\n".join(imports)
+    if setup:
+        head += "\n\n# Library settings from the notebook; they apply to every step.\n" + "\n".join(setup)
+    return head + "\n\n\n" + body + "\n"
 
 
 def _has_local_group(imports: list[str], local_modules: set[str]) -> bool:

@@ -25,7 +25,7 @@ from ..notebook.flow import BUILTIN_NAMES
 from ..notebook.model import Notebook
 from .transforms import Log, magic_calls
 
-Kind = Literal["import", "helper", "param", "display", "figure", "query", "code", "blank"]
+Kind = Literal["import", "helper", "param", "setup", "display", "figure", "query", "code", "blank"]
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _HTML_HEADING = re.compile(r"<h([1-6])[^>]*>(.*?)</h\1>", re.IGNORECASE | re.DOTALL)
@@ -152,6 +152,7 @@ class NotebookIR:
     aliases: dict[str, str]
     parameters_cell: int | None
     cell_sources: dict[int, str] = field(default_factory=dict)  # cell number -> plain Python
+    import_names_early: set[str] = field(default_factory=set)
 
     def canonical(self, dotted: str) -> str:
         head, _, rest = dotted.partition(".")
@@ -220,6 +221,8 @@ def build_ir(notebook: Notebook, sources: list[str], log: Log) -> NotebookIR:
                 if imp.bound and not imp.level and not imp.deferred:
                     aliases.setdefault(imp.bound, imp.target if imp.name or imp.bound != imp.top else imp.top)
     ir = NotebookIR(notebook, statements, sections, aliases, parameters_cell, cell_sources)
+    ir.import_names_early = {name for st in statements if isinstance(st.node, (ast.Import, ast.ImportFrom))
+                             for name in st.analysis.defs}
     _classify(ir, log)
     return ir
 
@@ -312,6 +315,8 @@ def _classify(ir: NotebookIR, log: Log) -> None:
             s.kind, s.reason = "blank", "nothing to run"
         elif _is_param(s, ir, bound_count, mutated, later_reads):
             s.kind = "param"
+        elif (setup := _setup(s, ir)) is not None:
+            s.kind, s.reason = setup
         elif _draws(s, ir, figure_names):
             s.kind = "figure"
             figure_names.update(s.binds)
@@ -346,6 +351,40 @@ def _makes_figure(node: ast.stmt) -> bool:
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         return name in FIGURE_MAKERS
     return False
+
+
+#: Calls that configure libraries for the whole process: module-level setup of the pipeline.
+SETUP_CALLS = ("seaborn.set", "matplotlib.pyplot.style.use", "matplotlib.style.use", "matplotlib.rcParams.update",
+               "matplotlib.pyplot.rcParams.update", "matplotlib.pyplot.rc", "matplotlib.rc", "warnings.filterwarnings",
+               "warnings.simplefilter", "matplotlib.use", "numpy.seterr", "pandas.set_option('mode")
+#: Calls and assignments that only change how values are displayed: dropped.
+DISPLAY_SETTINGS = ("pandas.set_option", "pandas.options.display", "numpy.set_printoptions", "pandas.reset_option",
+                    "IPython.core.interactiveshell.InteractiveShell", "pandas.options.plotting")
+
+
+def _setup(s: Stmt, ir: NotebookIR) -> tuple[Kind, str] | None:
+    node = s.node
+    if any(name not in ir.import_names_early for name in s.reads):
+        return None
+    target: ast.expr | None = None
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        target = node.value.func
+    elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Attribute, ast.Subscript)):
+        target = node.targets[0]
+    if target is None:
+        return None
+    root = target
+    while isinstance(root, ast.Subscript):
+        root = root.value
+    name = _call_name(root)
+    if name is None:
+        return None
+    canonical = ir.canonical(name)
+    if canonical.startswith(DISPLAY_SETTINGS):
+        return "display", "a display setting"
+    if canonical.startswith(SETUP_CALLS):
+        return "setup", "configures a library for every step (module-level in pipeline.py)"
+    return None
 
 
 def _is_magic(s: Stmt, name: str) -> bool:

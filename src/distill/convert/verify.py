@@ -121,7 +121,7 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
         capture = Path(tmp) / "values"
         capture.mkdir()
         started = time.monotonic()
-        _run_notebook(source, plan, capture, timeout, log)
+        drawn = _run_notebook(source, plan, capture, timeout, log)
         result.notebook_seconds = time.monotonic() - started
         started = time.monotonic()
         _run_pipeline(root, timeout, log)
@@ -148,6 +148,9 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
                                            detail=f"the notebook's value could not be saved: {expected.error}"))
                     continue
                 if step.kind == "figure":
+                    # NB: Jupyter's inline backend closes figures when a cell ends, so a figure
+                    #     step spread over two cells is seen by the images its cells displayed
+                    expected = bool(expected) or any(cell in drawn for cell in step.cells)
                     ok = bool(expected) and type(actual).__name__ in ("Figure", "SubFigure")
                     result.rows.append(Row(version, step.name, "Figure" if expected else "no figure",
                                            describe(actual), "equal" if ok else "different", "figure",
@@ -302,7 +305,8 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[An
     return node, origin
 
 
-def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any) -> None:
+def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any) -> set[int]:
+    """Run the instrumented copy; returns the original numbers of cells that displayed an image."""
     try:
         import nbclient
     except ImportError as exc:
@@ -330,6 +334,13 @@ def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: f
                           hint="pass --timeout with more seconds") from exc
     except Exception as exc:  # noqa: BLE001 - kernel start failures and deaths, reported as such
         raise VerifyError(f"{notebook.name}: the notebook could not be run: {type(exc).__name__}: {exc}") from exc
+    drawn = set()
+    for index, cell in enumerate(node.cells):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if any(kind.startswith("image/") for kind in data):
+                drawn.add(origin.get(index, 0))
+    return drawn
 
 
 def _failed_index(node: Any) -> int | None:
