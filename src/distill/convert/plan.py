@@ -104,6 +104,7 @@ class ConversionPlan:
 
 def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     """Turn the classified statements of ``ir`` into steps, helpers and params."""
+    _opaque(ir, log)
     params = _params(ir, folder)
     _queries(ir, params, log, folder)
     inline = _inline_paths(ir, folder, params)
@@ -113,6 +114,38 @@ def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     _flow(ir, steps, params, helpers, log, inline)
     _name(ir, steps, params, helpers)
     return ConversionPlan(ir, steps, params, helpers, inline)
+
+
+def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str, Param]) -> None:
+    """A literal constant bound only once above a query and read by it is a param of the query."""
+    from .ir import _literal, _NO
+
+    if name in params:
+        return
+    binders = [s for s in ir.statements if name in s.binds]
+    if len(binders) != 1 or binders[0].position > before.position or binders[0].kind != "code":
+        return
+    s = binders[0]
+    node = s.node
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+        return
+    value = _literal(node.value)
+    if value is _NO:
+        return
+    s.kind, s.value, s.reason = "param", value, "a literal constant the SQL query binds"
+    params[name] = Param(name, value, _annotation(value), s.cell, s.line, s.reason)
+
+
+def _opaque(ir: NotebookIR, log: Log) -> None:
+    """``exec``/``eval`` of a string built at run time defines and reads names no one can see."""
+    for s in ir.statements:
+        for sub in ast.walk(s.node):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("exec", "eval") \
+                    and sub.args and not isinstance(sub.args[0], ast.Constant):
+                log.refusals.append(_refusal(s, f"`{sub.func.id}` runs code built at run time, so its names "
+                                                "cannot be traced", f"write the code out instead of passing it to "
+                                             f"{sub.func.id}, then convert again"))
+                break
 
 
 # -- params --------------------------------------------------------------------------------
@@ -151,7 +184,7 @@ def _params(ir: NotebookIR, folder: Path) -> dict[str, Param]:
         value = s.value
         annotation = _annotation(value)
         param = Param(name, value, annotation, s.cell, s.line, s.reason)
-        if isinstance(value, str) and (_data_file(value, folder) or _looks_like_data(value)):
+        if isinstance(value, str) and _data_file(value, folder):
             param.is_path = True
             param.annotation = "Path"
             param.source_file = _data_file(value, folder)
@@ -236,6 +269,8 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -
             return f":{name}"
 
         text = _SQL_NAME.sub(bind, sql)
+        for name in names:
+            _constant_to_param(ir, name, s, params)
         output = target or f"query_cell_{s.cell}"
         if "database" not in params:
             if url.startswith("sqlite:///"):

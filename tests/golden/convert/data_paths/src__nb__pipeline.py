@@ -1,0 +1,26 @@
+"""Nb: the notebook as a pipeline.
+
+Step graph (an edge is a parameter named after another step's output)::
+
+    raw
+    raw -> cell_3 -> cell_3
+"""
+
+from pathlib import Path
+
+import pandas as pd
+from distill import step
+
+
+@step
+def raw(input_csv: Path = Path("data/input.csv")):
+    """From cell 2 of the notebook."""
+    raw = pd.read_csv(input_csv)
+    return raw
+
+
+@step
+def cell_3(raw, OUT: str = 'summary.csv'):
+    """From cell 3 of the notebook."""
+    raw.describe().to_csv(OUT)
+    return None

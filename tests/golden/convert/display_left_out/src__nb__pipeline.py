@@ -1,0 +1,24 @@
+"""Nb: the notebook as a pipeline.
+
+Step graph (an edge is a parameter named after another step's output)::
+
+    frame
+    frame -> doubled
+"""
+
+import pandas as pd
+from distill import step
+
+
+@step
+def frame():
+    """From cell 2 of the notebook."""
+    frame = pd.DataFrame({'x': [1, 2, 3]})
+    return frame
+
+
+@step
+def doubled(frame):
+    """From cell 4 of the notebook."""
+    doubled = frame * 2
+    return doubled

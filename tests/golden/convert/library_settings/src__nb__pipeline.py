@@ -1,0 +1,23 @@
+"""Nb: the notebook as a pipeline.
+
+Step graph (an edge is a parameter named after another step's output)::
+
+    frame
+"""
+
+import warnings
+
+import pandas as pd
+import seaborn as sns
+from distill import step
+
+# Library settings from the notebook; they apply to every step.
+sns.set_style('whitegrid')
+warnings.filterwarnings('ignore')
+
+
+@step
+def frame():
+    """From cell 3 of the notebook."""
+    frame = pd.DataFrame({'x': [1]})
+    return frame

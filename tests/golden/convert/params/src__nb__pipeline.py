@@ -1,0 +1,22 @@
+"""Nb: the notebook as a pipeline.
+
+Step graph (an edge is a parameter named after another step's output)::
+
+    cell_3 -> title, count
+"""
+
+from distill import step
+
+
+@step(outputs=("title", "count"))
+def cell_3(
+    LIMIT: int = 10,
+    alpha: float = 0.5,
+    name: str = 'north',
+    years: list[int] = [2020, 2021],
+):
+    """From cell 3 of the notebook."""
+    values = [v * alpha for v in range(LIMIT)]
+    title = f'{name}: {len(values)} values'
+    count = len(years)
+    return title, count
