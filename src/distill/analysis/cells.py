@@ -47,7 +47,7 @@ _READ_METHODS = frozenset({
     "read_csv", "read_excel", "read_parquet", "read_json", "read_table", "read_pickle", "read_feather",
     "read_hdf", "read_fwf", "read_stata", "read_sas", "read_spss", "read_orc", "read_xml", "read_html",
     "loadtxt", "genfromtxt", "load", "imread", "read_text", "read_bytes", "fromfile", "ExcelFile",
-    "read_file", "open_dataset", "read_image", "load_workbook",
+    "read_file", "open_dataset", "read_image", "load_workbook", "connect",
 })
 _WRITE_METHODS = frozenset({
     "to_csv", "to_excel", "to_parquet", "to_json", "to_pickle", "to_feather", "to_hdf", "to_stata",

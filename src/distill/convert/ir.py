@@ -326,17 +326,29 @@ def _classify(ir: NotebookIR, log: Log) -> None:
     # unless it makes the figure itself.
     # NB: `cmap = ListedColormap([...])` in cell 3, used by plots in cells 5 and 9: code;
     #     `fig, ax = plt.subplots()` in cell 3, `ax.plot(x)` in cell 4: one figure step
-    code_reads = {name for s in ir.statements if s.kind == "code" for name in s.reads}
-    readers: dict[str, set[int]] = {}
+    # Readers are matched to the statement that bound the value they read.
+    latest: dict[str, Stmt] = {}
+    readers: dict[int, set[tuple[str, int, str]]] = {}  # binder position -> (name, reader cell, reader kind)
     for s in ir.statements:
         for name in s.reads:
-            readers.setdefault(name, set()).add(s.cell)
-    for s in ir.statements:
-        if s.kind != "figure":
-            continue
-        makes_figure = _makes_figure(s.node)
-        if any(name in code_reads or (not makes_figure and readers.get(name, set()) - {s.cell}) for name in s.binds):
-            s.kind, s.reason = "code", ""
+            binder = latest.get(name)
+            if binder is not None:
+                readers.setdefault(binder.position, set()).add((name, s.cell, s.kind))
+        for name in s.binds:
+            latest[name] = s
+    changed = True
+    while changed:
+        changed = False
+        for s in ir.statements:
+            if s.kind != "figure":
+                continue
+            makes_figure = _makes_figure(s.node)
+            for name, cell, kind in readers.get(s.position, ()):
+                reader_kind = next((o.kind for o in ir.statements if o.cell == cell and name in o.reads), kind)
+                if reader_kind == "code" or (not makes_figure and cell != s.cell):
+                    s.kind, s.reason = "code", ""
+                    changed = True
+                    break
 
 
 FIGURE_MAKERS = frozenset({"subplots", "figure", "subplot", "add_subplot", "axes", "gca", "gcf", "twinx", "twiny",
