@@ -282,11 +282,12 @@ def _params_yaml(plan: ConversionPlan) -> str:
     lines = ["# Run parameters of the pipeline (defaults live in the step signatures).",
              "# Edit a value and `distill status` shows which steps are stale; `--set name=value`",
              "# overrides them for one run."]
-    for name in sorted(plan.params):
+    used = {name for step in plan.steps for name in step.params}
+    for name in sorted(used):
         param = plan.params[name]
         lines.append(f"# {param.reason} (cell {param.cell})")
         lines.append(f"{name}: {json.dumps(param.value if not isinstance(param.value, tuple) else list(param.value))}")
-    if not plan.params:
+    if not used:
         lines.append("{}")
     return "\n".join(lines) + "\n"
 
