@@ -84,9 +84,9 @@ def test_verify_says_unseeded_randomness_cannot_be_compared(tmp_path: Path) -> N
     result = verify(notebook, project)
     by_name = {r.name: r for r in result.rows}
     assert by_name["fixed"].status == "equal"
-    assert by_name["noise"].status == "random"
+    assert by_name["noise"].status == "incomparable"
     assert "unseeded randomness in cell 2" in by_name["noise"].detail
-    assert by_name["level"].status == "random"
+    assert by_name["level"].status == "incomparable"
     assert result.exit_code == 3
     runner = CliRunner()
     out = runner.invoke(cli, ["verify", str(notebook), str(project), "--no-record"])

@@ -2,7 +2,7 @@
 
 Exit codes: convert 0 written, 2 refused or bad input (nothing written); verify 0 every
 output equal, 1 a value differs or a run failed, 2 bad input, 3 equal except values that
-come from unseeded randomness or the clock (listed with their source).
+cannot be compared: from unseeded randomness or the clock, or not savable (listed with why).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def verify(notebook: Path, project: Path, timeout: float, rtol: float, atol: flo
 
 def render(result) -> str:  # type: ignore[no-untyped-def]
     rows = [("output", "step", "notebook", "pipeline", "equal?")]
-    mark = {"equal": "yes", "different": "NO", "random": "not comparable", "missing": "NO (missing)"}
+    mark = {"equal": "yes", "different": "NO", "incomparable": "not comparable", "missing": "NO (missing)"}
     for row in result.rows:
         rows.append((row.name, row.step, row.notebook, row.pipeline, mark[row.status]))
     widths = [min(40, max(len(r[i]) for r in rows)) for i in range(5)]
@@ -90,7 +90,7 @@ def render(result) -> str:  # type: ignore[no-untyped-def]
     counts = {s: sum(1 for r in result.rows if r.status == s) for s in mark}
     lines.append("")
     lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing, "
-                 f"{counts['random']} not comparable (unseeded randomness or the clock) "
+                 f"{counts['incomparable']} not comparable (unseeded randomness, the clock, or values that cannot be saved) "
                  f"- notebook {result.notebook_seconds:.1f}s, pipeline {result.pipeline_seconds:.1f}s")
     if result.recorded:
         lines.append(f"recorded {len(result.recorded)} values in tests/expected/ and "

@@ -109,7 +109,7 @@ def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     _queries(ir, params, log, folder)
     inline = _inline_paths(ir, folder, params)
     helpers = _helpers(ir, params, log)
-    groups = _groups(ir)
+    groups = _figure_groups_settled(ir)
     steps = [StepPlan("", kind, title, stmts) for kind, title, stmts in groups]
     _flow(ir, steps, params, helpers, log, inline)
     _name(ir, steps, params, helpers)
@@ -355,6 +355,35 @@ def _groups(ir: NotebookIR) -> list[tuple[str, str | None, list[Stmt]]]:
         current, current_key = [s], key
         groups.append((str(key[0]), ir.sections[s.section].title, current))
     return groups
+
+
+def _figure_groups_settled(ir: NotebookIR) -> list[tuple[str, str | None, list[Stmt]]]:
+    """Group, then turn figure groups whose names other steps read into code, until stable.
+
+    NB: `fig, ax = plt.subplots()` drawn on in cell 17 and again in cell 26, with other
+        steps between: the axes are a value passed between steps, not one report step.
+    """
+    while True:
+        groups = _groups(ir)
+        group_of = {s.position: index for index, (_, _, stmts) in enumerate(groups) for s in stmts}
+        latest: dict[str, Stmt] = {}
+        demote: set[int] = set()
+        for s in ir.statements:
+            if s.position in group_of:
+                for name in s.reads:
+                    binder = latest.get(name)
+                    if binder is None or binder.position not in group_of:
+                        continue
+                    owner = group_of[binder.position]
+                    if groups[owner][0] == "figure" and owner != group_of[s.position]:
+                        demote.add(owner)
+            for name in s.binds:
+                latest[name] = s
+        if not demote:
+            return groups
+        for index in demote:
+            for s in groups[index][2]:
+                s.kind, s.reason = "code", "draws on a figure that other steps use"
 
 
 # -- data flow -----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from .ir import CLOCK_CALLS, NotebookIR
 from .plan import ConversionPlan, StepPlan, plan_conversion
 from .transforms import TRANSFORMS, Log, apply
 
-Status = Literal["equal", "different", "random", "missing"]
+Status = Literal["equal", "different", "incomparable", "missing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +67,14 @@ class Verification:
 
     @property
     def exit_code(self) -> int:
-        """0: all equal; 1: a value differs or is missing; 3: equal except values from unseeded randomness."""
+        """0: all equal; 1: a value differs or is missing; 3: equal except values that cannot be compared.
+
+        Values cannot be compared when they come from unseeded randomness or the clock and
+        differ, or when neither side can be saved (pickled); each row says which.
+        """
         if any(r.status in ("different", "missing") for r in self.rows):
             return 1
-        if any(r.status == "random" for r in self.rows):
+        if any(r.status == "incomparable" for r in self.rows):
             return 3
         return 0
 
@@ -137,20 +141,24 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
             for name, version in _outputs(step):
                 expected = notebook_values.get(version, _MISSING)
                 actual = pipeline_values.get(version, _MISSING)
-                if expected is _MISSING or actual is _MISSING:
+                if isinstance(expected, _Unpicklable):
+                    pass
+                elif expected is _MISSING or actual is _MISSING:
                     missing = "notebook" if expected is _MISSING else "pipeline"
                     result.rows.append(Row(version, step.name, _describe(expected, describe),
                                            _describe(actual, describe), "missing",
                                            detail=f"no value from the {missing}"))
                     continue
                 if isinstance(expected, _Unpicklable):
-                    result.rows.append(Row(version, step.name, expected.type_name, describe(actual), "missing",
-                                           detail=f"the notebook's value could not be saved: {expected.error}"))
+                    status: Status = "incomparable" if actual is _MISSING else "missing"
+                    result.rows.append(Row(version, step.name, expected.type_name, _describe(actual, describe),
+                                           status, detail=f"not comparable: the value cannot be saved "
+                                                          f"({expected.error})"))
                     continue
                 if step.kind == "figure":
                     # NB: Jupyter's inline backend closes figures when a cell ends, so a figure
                     #     step spread over two cells is seen by the images its cells displayed
-                    expected = bool(expected) or any(cell in drawn for cell in step.cells)
+                    expected = expected is True or any(cell in drawn for cell in step.cells)
                     ok = bool(expected) and type(actual).__name__ in ("Figure", "SubFigure")
                     result.rows.append(Row(version, step.name, "Figure" if expected else "no figure",
                                            describe(actual), "equal" if ok else "different", "figure",
@@ -158,10 +166,10 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
                                            else "the step did not return a figure"))
                     continue
                 comparison = compare(expected, actual, rtol=rtol, atol=atol, probes=probes)
-                status: Status = "equal" if comparison.equal else "different"
+                status = "equal" if comparison.equal else "different"
                 detail = comparison.detail
                 if not comparison.equal and name in taint.get(step.name, {}):
-                    status = "random"
+                    status = "incomparable"
                     detail = f"not comparable: {taint[step.name][name]}"
                 result.rows.append(Row(version, step.name, describe(expected), describe(actual), status,
                                        comparison.how, detail))
