@@ -188,7 +188,7 @@ def _compare_as(how: str, expected: Any, actual: Any, tol: _Tolerance, depth: in
     handler = _HANDLERS.get(how)
     if handler is not None:
         return handler(expected, actual, tol, depth)
-    return _compare_other(expected, actual)
+    return _compare_other(expected, actual, tol, depth)
 
 
 def _category(value: Any) -> str:
@@ -712,10 +712,25 @@ def _attribute(value: Any, name: str) -> Any:
 # --- anything else ---------------------------------------------------------------------------------
 
 
-def _compare_other(expected: Any, actual: Any) -> _Outcome:
+def _compare_other(expected: Any, actual: Any, tol: _Tolerance | None = None, depth: int = 0) -> _Outcome:
     if _has_own_eq(expected):
         return _compare_exact(expected, actual, _NO_TOLERANCE, 0)
-    return _compare_pickled(expected, actual)
+    pickled = _compare_pickled(expected, actual)
+    if pickled.equal or tol is None:
+        return pickled
+    # NB: equal objects can pickle to other bytes (memo order, interned strings, a cached
+    #     attribute computed on one side only); their attributes, compared as values, decide
+    e_vars, a_vars = getattr(expected, "__dict__", None), getattr(actual, "__dict__", None)
+    if isinstance(e_vars, dict) and isinstance(a_vars, dict) and depth < MAX_DEPTH:
+        keys = sorted(k for k in e_vars.keys() & a_vars.keys() if not str(k).startswith("_"))
+        missing = sorted(set(map(str, e_vars)) ^ set(map(str, a_vars)))
+        if not missing:
+            for key in keys:
+                inner = _compare(e_vars[key], a_vars[key], tol, depth + 1)
+                if not inner.equal:
+                    return pickled
+            return _Outcome(True, "attributes")
+    return pickled
 
 
 def _compare_pickled(expected: Any, actual: Any) -> _Outcome:

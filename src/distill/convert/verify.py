@@ -143,6 +143,12 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
                 actual = pipeline_values.get(version, _MISSING)
                 if isinstance(expected, _Unpicklable):
                     pass
+                elif actual is _MISSING and any(isinstance(notebook_values.get(v), _Unpicklable)
+                                                for _, v in _outputs(step)):
+                    result.rows.append(Row(version, step.name, _describe(expected, describe), "—", "incomparable",
+                                           detail="not comparable: another output of this step cannot be saved, "
+                                                  "so the store keeps none of them"))
+                    continue
                 elif expected is _MISSING or actual is _MISSING:
                     missing = "notebook" if expected is _MISSING else "pipeline"
                     result.rows.append(Row(version, step.name, _describe(expected, describe),
@@ -227,10 +233,16 @@ def __distill_capture__(names):
         with open(path, "wb") as file:
             file.write(data)
 
-def __distill_figure__(key):
+def __distill_figure__(key, names=()):
     import os, sys, pickle
     pyplot = sys.modules.get("matplotlib.pyplot")
     drawn = bool(pyplot is not None and pyplot.get_fignums())
+    namespace = get_ipython().user_ns
+    for name in names:
+        value = namespace.get(name)
+        kinds = {{c.__name__ for c in type(value).__mro__}}
+        if kinds & {{"Figure", "Axes", "FacetGrid", "PairGrid", "JointGrid", "Artist"}}:
+            drawn = True
     with open(os.path.join({folder!r}, key + ".pkl"), "wb") as file:
         file.write(pickle.dumps(drawn))
 
@@ -275,7 +287,8 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[An
         drawing = [s for s in step.statements if not (step.kind == "figure" and _is_show(s, plan.ir))]
         last = max(drawing or step.statements, key=lambda s: s.position)
         if step.kind == "figure":
-            code = f"__distill_figure__({step.name!r})"
+            names = sorted({n for s in step.statements for n in s.binds})
+            code = f"__distill_figure__({step.name!r}, {names!r})"
         else:
             code = "__distill_capture__({" + ", ".join(f"{v!r}: {n!r}" for n, v in step.outputs) + "})"
         after.setdefault((last.cell, last.end_line), []).append(code)
