@@ -17,6 +17,7 @@ output depends only on the plan: the same notebook gives the same bytes.
 from __future__ import annotations
 
 import ast
+import warnings
 import io
 import json
 import sys
@@ -212,7 +213,7 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
 
 def _statement_code(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> tuple[str, bool, set[str]]:
     code = s.code
-    tree = ast.parse(code)
+    tree = quiet_parse(code)
     lines = code.split("\n")
     parents = _parents(tree)
     edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
@@ -335,7 +336,7 @@ def _merge_imports(lines: list[str], extra: list[str]) -> list[str]:
 
 
 def used_names(code: str) -> set[str]:
-    return {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name)}
+    return {node.id for node in ast.walk(quiet_parse(code)) if isinstance(node, ast.Name)}
 
 
 def pipeline_module(plan: ConversionPlan, package: str, title: str, local_modules: set[str]) -> str:
@@ -438,7 +439,7 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
     needs_functools = False
     for helper in _ordered_helpers(plan):
         code = helper.stmt.code
-        tree = ast.parse(code)
+        tree = quiet_parse(code)
         lines = code.split("\n")
         edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
         needs_functools |= uses_functools
@@ -521,3 +522,10 @@ RUN_QUERY = '''def run_query(sql_file, database, parameters):
     engine = sqlalchemy.create_engine(database)
     with engine.connect() as connection:
         return pd.read_sql_query(sqlalchemy.text(query), connection, params=parameters)'''
+
+
+def quiet_parse(code: str) -> ast.Module:
+    """``ast.parse`` without warnings about the user's own string escapes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(code)

@@ -14,6 +14,7 @@ Responsibilities:
 from __future__ import annotations
 
 import ast
+import warnings
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from ..lint.deps import KERNEL_MODULES, distributions_for, is_local, is_standard
 from ..notebook.model import Notebook
 from ..notebook.read import read_notebook
 from . import emit
+from .emit import quiet_parse
 from .ir import build_ir
 from .plan import ConversionPlan, plan_conversion, slug
 from .report import conversion_report
@@ -223,7 +225,7 @@ def emit_limit() -> int:
 
 
 def _requirements(plan: ConversionPlan, log: Log, local_modules: set[str], code: str) -> tuple[list[str], list[Note]]:
-    tree = ast.parse(code)
+    tree = quiet_parse(code)
     tops: dict[str, None] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -310,12 +312,14 @@ def _check(files: dict[str, str | bytes | Path], package: str, source: Path) -> 
     for path, text in files.items():
         if path.endswith(".py") and isinstance(text, str):
             try:
-                ast.parse(text)
+                quiet_parse(text)
             except SyntaxError as exc:
                 problems.append(Refusal(0, None, f"generated {path} does not parse (line {exc.lineno}: {exc.msg})",
                                         "report this notebook to the distill developers"))
     if not problems:
-        info = analyze_module(str(files[f"src/{package}/pipeline.py"]), f"{package}.pipeline", "pipeline.py")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the user's own string escapes
+            info = analyze_module(str(files[f"src/{package}/pipeline.py"]), f"{package}.pipeline", "pipeline.py")
         graph_problems = list(info.problems)
         if not graph_problems:
             _, graph_problems = build_graph(info.steps)
