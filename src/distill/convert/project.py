@@ -46,7 +46,7 @@ class ConversionRefused(DistillError):
     def __init__(self, path: Path, refusals: list[Refusal]) -> None:
         lines = [f"{path}: cannot convert this notebook ({len(refusals)} problem{'s' if len(refusals) != 1 else ''}):"]
         for r in refusals[:20]:
-            where = f"cell {r.cell}" + (f", line {r.line}" if r.line else "")
+            where = "notebook" if not r.cell else f"cell {r.cell}" + (f", line {r.line}" if r.line else "")
             lines.append(f"  {where}: {r.reason}")
         if len(refusals) > 20:
             lines.append(f"  … and {len(refusals) - 20} more")
