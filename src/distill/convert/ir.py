@@ -376,8 +376,6 @@ DISPLAY_SETTINGS = ("pandas.set_option", "pandas.options.display", "numpy.set_pr
 
 def _setup(s: Stmt, ir: NotebookIR) -> tuple[Kind, str] | None:
     node = s.node
-    if any(name not in ir.import_names_early for name in s.reads):
-        return None
     target: ast.expr | None = None
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         target = node.value.func
@@ -395,6 +393,9 @@ def _setup(s: Stmt, ir: NotebookIR) -> tuple[Kind, str] | None:
     if canonical.startswith(DISPLAY_SETTINGS):
         return "display", "a display setting"
     if canonical.startswith(SETUP_CALLS):
+        if any(name not in ir.import_names_early for name in s.reads):
+            # NB: `plt.rcParams.update(params)` with `params` built in a cell: a step, not a figure
+            return "code", "configures a library with notebook values"
         return "setup", "configures a library for every step (module-level in pipeline.py)"
     return None
 
