@@ -39,7 +39,7 @@ def test_example_converts_runs_passes_its_tests_and_verifies(tmp_path: Path) -> 
     assert "cap_fee" in conversion.helpers and "customers_csv" in conversion.params
 
     run = distill.run(project=project)
-    assert len(run.ran) == len(conversion.steps) if hasattr(run, "ran") else True
+    assert run.ok and set(run.steps) == set(conversion.steps)
 
     before = project_pytest(project)
     assert before.returncode == 0, before.stdout + before.stderr

@@ -389,7 +389,7 @@ class _Visitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         saved = self.context
         if len(node.targets) == 1 and isinstance(node.targets[0], (ast.Name, ast.Attribute)):
-            self.context = _dotted(node.targets[0])
+            self.context = dotted_name(node.targets[0])
         self.visit(node.value)
         self.context = saved
         for target in node.targets:
@@ -397,7 +397,7 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
-            saved, self.context = self.context, _dotted(node.target)
+            saved, self.context = self.context, dotted_name(node.target)
             self.visit(node.value)
             self.context = saved
         self.visit(node.annotation)
@@ -590,7 +590,7 @@ class _Visitor(ast.NodeVisitor):
         if _is_ipython_call(node):
             self._magic(node)
             return
-        name = _dotted(node.func)
+        name = dotted_name(node.func)
         if name is None and isinstance(node.func, ast.Attribute):
             name = "." + node.func.attr
         literals = tuple((k.arg, k.value.value) for k in node.keywords
@@ -631,7 +631,7 @@ class _Visitor(ast.NodeVisitor):
             mode = "write" if any(ch in text for ch in "wax+") else "read"
         elif tail in ("read_text", "read_bytes", "write_text", "write_bytes", "open") and isinstance(node.func, ast.Attribute):
             receiver = node.func.value  # Path("data.csv").read_text()
-            if isinstance(receiver, ast.Call) and receiver.args and (_dotted(receiver.func) or "").endswith("Path"):
+            if isinstance(receiver, ast.Call) and receiver.args and (dotted_name(receiver.func) or "").endswith("Path"):
                 path_arg = receiver.args[0]
                 mode = "write" if tail.startswith("write") else "read"
         elif tail in _READ_METHODS or tail in _WRITE_METHODS:
@@ -693,7 +693,7 @@ def _hashable(value: object) -> bool:
     return isinstance(value, (str, int, float, bool, bytes, type(None)))
 
 
-def _dotted(node: ast.AST) -> str | None:
+def dotted_name(node: ast.AST) -> str | None:
     """``np.random.seed`` for a chain of attributes on a name, else ``None``."""
     parts: list[str] = []
     while isinstance(node, ast.Attribute):

@@ -21,6 +21,10 @@ def _fail(exc: Exception) -> None:
     fail(exc)
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _say(message: str) -> None:
     click.echo(message, err=True)
 
@@ -44,8 +48,8 @@ def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None
         result = run_convert(notebook, output, name=name, force=force)
     except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
         _fail(exc)
-    click.echo(f"wrote {result.output}/ ({len(result.files)} files): {len(result.steps)} steps, "
-               f"{len(result.helpers)} helpers, {len(result.params)} params")
+    click.echo(f"wrote {result.output}/ ({_count(len(result.files), 'file')}): {_count(len(result.steps), 'step')}, "
+               f"{_count(len(result.helpers), 'helper')}, {_count(len(result.params), 'param')}")
     click.echo(f"  pipeline   {result.output}/src/{result.package}/pipeline.py")
     click.echo(f"  report     {result.output}/CONVERSION.md")
     click.echo(f"next: distill verify {notebook} {output}")

@@ -17,13 +17,14 @@ output depends only on the plan: the same notebook gives the same bytes.
 from __future__ import annotations
 
 import ast
-import warnings
 import io
 import json
 import sys
 import tokenize
+import warnings
 from dataclasses import dataclass
 
+from ..analysis.cells import dotted_name
 from ..lint.deps import is_standard
 from .ir import SHOW_CALLS, NotebookIR, Stmt
 from .plan import ConversionPlan, Helper, Param, StepPlan
@@ -70,9 +71,6 @@ def indent(code: str, prefix: str = INDENT) -> str:
         for token in tokenize.generate_tokens(io.StringIO(code).readline):
             if token.type == tokenize.STRING and token.end[0] > token.start[0]:
                 inside.update(range(token.start[0] + 1, token.end[0] + 1))
-            fstring_start = getattr(tokenize, "FSTRING_START", None)
-            if fstring_start is not None and token.type == fstring_start:
-                pass
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass
     out = []
@@ -257,22 +255,14 @@ def _is_show(s: Stmt, ir: NotebookIR) -> bool:
     node = s.node
     if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
         return False
-    func = node.value.func
-    parts: list[str] = []
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name):
-        return False
-    parts.append(func.id)
-    name = ".".join(reversed(parts))
-    return name in SHOW_CALLS or ir.canonical(name) in SHOW_CALLS
+    name = dotted_name(node.value.func)
+    return name is not None and (name in SHOW_CALLS or ir.canonical(name) in SHOW_CALLS)
 
 
 # -- modules -------------------------------------------------------------------------------
 
-def import_lines(ir: NotebookIR, names: set[str], local_modules: set[str]) -> list[str]:
-    """Import statements binding ``names``, as the notebook wrote them, grouped and sorted."""
+def import_lines(ir: NotebookIR, names: set[str]) -> list[str]:
+    """Import statements binding ``names``, as the notebook wrote them (one per module)."""
     plain: dict[str, set[str]] = {}
     froms: dict[str, list[str]] = {}
     for s in ir.imports:
@@ -286,20 +276,23 @@ def import_lines(ir: NotebookIR, names: set[str], local_modules: set[str]) -> li
                 alias = imp.name if imp.bound == imp.name else f"{imp.name} as {imp.bound}"
                 if alias not in froms.setdefault(module, []):
                     froms[module].append(alias)
-    groups: dict[int, list[tuple[str, str]]] = {0: [], 1: [], 2: []}
-    for module, aliases in plain.items():
-        for alias in aliases:
-            line = f"import {module}" + (f" as {alias}" if alias else "")
-            groups[_group(module, local_modules)].append((module, line))
-    for module, items in froms.items():
-        line = f"from {module} import {', '.join(sorted(items))}"
-        groups[_group(module, local_modules)].append((module, line))
+    lines = [f"import {module}" + (f" as {alias}" if alias else "") for module, aliases in plain.items()
+             for alias in aliases]
+    lines += [f"from {module} import {', '.join(sorted(items))}" for module, items in froms.items()]
+    return lines
+
+
+def format_imports(lines: list[str], local_modules: set[str]) -> list[str]:
+    """Import lines in three groups (standard library, third party, the project), each sorted."""
+    groups: dict[int, set[str]] = {0: set(), 1: set(), 2: set()}
+    for line in lines:
+        groups[_group(line.split()[1], local_modules)].add(line)
     out: list[str] = []
     for key in (0, 1, 2):
         if groups[key]:
             if out:
                 out.append("")
-            out.extend(line for _, line in sorted(groups[key], key=lambda item: (item[1].startswith("from"), item)))
+            out.extend(sorted(groups[key], key=lambda line: (line.startswith("from"), line)))
     return out
 
 
@@ -310,29 +303,6 @@ def _group(module: str, local_modules: set[str]) -> int:
     return 0 if is_standard(top) else 1
 
 
-def _merge_imports(lines: list[str], extra: list[str]) -> list[str]:
-    """Add standard-library lines to the first group of an import block, keeping it sorted."""
-    if not extra:
-        return lines
-    groups: list[list[str]] = [[]]
-    for line in lines:
-        if line == "":
-            groups.append([])
-        else:
-            groups[-1].append(line)
-    first_is_std = bool(groups[0]) and is_standard(groups[0][0].split()[1].split(".")[0])
-    if first_is_std:
-        groups[0] = sorted(set(groups[0]) | set(extra), key=lambda line: (line.startswith("from"), line))
-    else:
-        groups.insert(0, sorted(extra, key=lambda line: (line.startswith("from"), line)))
-    out: list[str] = []
-    for group in groups:
-        if not group:
-            continue
-        if out:
-            out.append("")
-        out.extend(group)
-    return out
 
 
 def used_names(code: str) -> set[str]:
@@ -352,22 +322,20 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
     body = "\n\n\n".join(functions)
     setup_code = "\n".join(s.code for s in ir.statements if s.kind == "setup")
     names = (used_names(body) if body else set()) | (used_names(setup_code) if setup_code else set())
-    imports = import_lines(ir, names & ir.import_names, local_modules)
-    extra = []
+    lines = import_lines(ir, names & ir.import_names)
     if "copy" in needs and "copy" not in ir.import_names:
-        extra.append("import copy")
+        lines.append("import copy")
     if "functools" in needs and "functools" not in ir.import_names:
-        extra.append("import functools")
+        lines.append("import functools")
     if any(p.is_path for p in plan.params.values()) and "Path" not in ir.import_names:
-        extra.append("from pathlib import Path")
-    imports = _merge_imports(imports, extra)
+        lines.append("from pathlib import Path")
     if "pyplot" in needs and pyplot not in ir.import_names:
-        imports = _third_party(imports, f"import matplotlib.pyplot as {pyplot}")
-    imports = _third_party(imports, "from distill import step")
+        lines.append(f"import matplotlib.pyplot as {pyplot}")
+    lines.append("from distill import step")
     helpers_used = sorted({h for step in plan.steps for h in step.helpers} & names)
     if helpers_used:
-        imports = imports + ["", f"from {package}.lib import {', '.join(helpers_used)}"] if not _has_local_group(
-            imports, local_modules) else _add_local(imports, f"from {package}.lib import {', '.join(helpers_used)}")
+        lines.append(f"from {package}.lib import {', '.join(helpers_used)}")
+    imports = format_imports(lines, local_modules | {package})
     graph = _graph_doc(plan)
     doc = f'"""{title}: the notebook as a pipeline.\n\nStep graph (an edge is a parameter named after another step\'s output)::\n\n{graph}\n"""'
     setup = [s.code for s in ir.statements if s.kind == "setup"]
@@ -377,50 +345,15 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
     return head + "\n\n\n" + body + "\n"
 
 
-def _has_local_group(imports: list[str], local_modules: set[str]) -> bool:
-    return bool(imports) and any(_group(line.split()[1], local_modules) == 2 for line in imports if line)
 
 
-def _add_local(imports: list[str], line: str) -> list[str]:
-    return sorted_last_group(imports + [line])
 
 
-def sorted_last_group(lines: list[str]) -> list[str]:
-    cut = len(lines) - 1 - lines[::-1].index("") if "" in lines else 0
-    head, tail = lines[:cut], lines[cut:]
-    tail = [line for line in tail if line]
-    return head + sorted(tail, key=lambda line: (line.startswith("from"), line))
 
 
-def _third_party(imports: list[str], line: str) -> list[str]:
-    groups: list[list[str]] = [[]]
-    for item in imports:
-        if item == "":
-            groups.append([])
-        else:
-            groups[-1].append(item)
-    groups = [g for g in groups if g]
-    placed = False
-    for group in groups:
-        top = group[0].split()[1].split(".")[0]
-        if not is_standard(top) and not top.startswith("."):
-            group.append(line)
-            group.sort(key=lambda item: (item.startswith("from"), item))
-            placed = True
-            break
-    if not placed:
-        std = [i for i, g in enumerate(groups) if is_standard(g[0].split()[1].split(".")[0])]
-        groups.insert(std[-1] + 1 if std else 0, [line])
-    out: list[str] = []
-    for group in groups:
-        if out:
-            out.append("")
-        out.extend(group)
-    return out
 
 
 def _graph_doc(plan: ConversionPlan) -> str:
-    provider = {version: step.name for step in plan.steps for _, version in step.outputs}
     lines = []
     for step in plan.steps:
         sources = sorted({version for _, version in step.inputs})
@@ -428,7 +361,6 @@ def _graph_doc(plan: ConversionPlan) -> str:
         outs = ", ".join(v for _, v in step.outputs) if step.outputs else step.name
         label = step.name if step.outputs and [v for _, v in step.outputs] == [step.name] else f"{step.name} -> {outs}"
         lines.append(f"    {arrow} -> {label}" if sources else f"    {label}")
-    del provider
     return "\n".join(lines)
 
 
@@ -450,11 +382,12 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
         parts.append(RUN_QUERY)
     body = "\n\n\n".join(dict.fromkeys(parts))
     names = used_names(body) if body else set()
-    imports = import_lines(ir, names & ir.import_names, local_modules)
+    lines = import_lines(ir, names & ir.import_names)
     if RUN_QUERY in parts:
-        imports = _merge_imports(imports, ["import contextlib", "import sqlite3", "from pathlib import Path"])
+        lines += ["import contextlib", "import sqlite3", "from pathlib import Path"]
     if needs_functools and "functools" not in ir.import_names:
-        imports = _merge_imports(imports, ["import functools"])
+        lines.append("import functools")
+    imports = format_imports(lines, local_modules)
     doc = (f'"""Helpers of {title}: the functions and classes the notebook defined.\n\n'
            'The notebook variables a function used to read are now keyword-only parameters.\n"""')
     text = doc + "\n"

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from ..analysis.cells import CellAnalysis, analyze_cell, parse
-from ..notebook.flow import BUILTIN_NAMES
+from ..analysis.cells import CellAnalysis, analyze_cell, dotted_name, parse
+from ..notebook.flow import BUILTIN_NAMES, alias_table, canonical_name
 from ..notebook.model import Notebook
 from .transforms import Log, magic_calls
 
@@ -155,11 +155,7 @@ class NotebookIR:
     import_names_early: set[str] = field(default_factory=set)
 
     def canonical(self, dotted: str) -> str:
-        head, _, rest = dotted.partition(".")
-        target = self.aliases.get(head)
-        if target is None:
-            return dotted
-        return f"{target}.{rest}" if rest else target
+        return canonical_name(self.aliases, dotted)
 
     @cached_property
     def imports(self) -> list[Stmt]:
@@ -183,7 +179,6 @@ def build_ir(notebook: Notebook, sources: list[str], log: Log) -> NotebookIR:
     """Split and classify the statements of ``notebook``, whose code cells are now ``sources``."""
     sections = [Section(0, None, None)]
     statements: list[Stmt] = []
-    aliases: dict[str, str] = {}
     parameters_cell = None
     cell_sources: dict[int, str] = {}
     code_index = 0
@@ -217,9 +212,7 @@ def build_ir(notebook: Notebook, sources: list[str], log: Log) -> NotebookIR:
             stmt = Stmt(len(statements), cell.number, start, node.end_lineno or start, segment, node, analysis,
                         len(sections) - 1, first_line=first)
             statements.append(stmt)
-            for imp in analysis.imports:
-                if imp.bound and not imp.level and not imp.deferred:
-                    aliases.setdefault(imp.bound, imp.target if imp.name or imp.bound != imp.top else imp.top)
+    aliases = alias_table(s.analysis for s in statements)
     ir = NotebookIR(notebook, statements, sections, aliases, parameters_cell, cell_sources)
     ir.import_names_early = {name for st in statements if isinstance(st.node, (ast.Import, ast.ImportFrom))
                              for name in st.analysis.defs}
@@ -250,21 +243,12 @@ def _start_line(node: ast.stmt) -> int:
 
 
 def _segment(lines: list[str], node: ast.stmt, first: int, start: int) -> str:
+    """The statement's text (from its column), with a trailing comment and the comments above it."""
     end = node.end_lineno or node.lineno
-    body = lines[start - 1:end]
-    col = node.col_offset if not getattr(node, "decorator_list", None) else 0
-    if body:
-        body = list(body)
-        body[0] = body[0][col:] if body[0][:col].strip() == "" or col == 0 else body[0][col:]
-        end_col = node.end_col_offset or len(body[-1])
-        tail = body[-1][end_col:] if len(body) > 1 or col == 0 else lines[end - 1][end_col:]
-        if len(body) == 1:
-            body[-1] = lines[start - 1][col:end_col]
-        else:
-            body[-1] = body[-1][:end_col]
-        rest = tail.strip()
-        if rest.startswith("#"):
-            body[-1] = body[-1] + "  " + rest
+    body = _dedent_segment(lines, node, start).split("\n")
+    rest = lines[end - 1][node.end_col_offset or len(lines[end - 1]):].strip()
+    if rest.startswith("#"):
+        body[-1] = body[-1] + "  " + rest
     comments = [line.strip() for line in lines[first - 1:start - 1]]
     return "\n".join([*comments, *body])
 
@@ -386,7 +370,7 @@ def _setup(s: Stmt, ir: NotebookIR) -> tuple[Kind, str] | None:
     root = target
     while isinstance(root, ast.Subscript):
         root = root.value
-    name = _call_name(root)
+    name = dotted_name(root)
     if name is None:
         return None
     canonical = ir.canonical(name)
@@ -467,21 +451,11 @@ def _is_param(s: Stmt, ir: NotebookIR, bound_count: dict[str, int], mutated: set
     return True
 
 
-def _call_name(func: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if isinstance(func, ast.Name):
-        parts.append(func.id)
-        return ".".join(reversed(parts))
-    return None
-
 
 def _draws(s: Stmt, ir: NotebookIR, figure_names: set[str]) -> bool:
     for sub in ast.walk(s.node):
         if isinstance(sub, ast.Call):
-            name = _call_name(sub.func)
+            name = dotted_name(sub.func)
             if name is not None:
                 canonical = ir.canonical(name)
                 if canonical.startswith(PLOT_LIBRARIES) or name in ("show",):
@@ -515,7 +489,7 @@ def _only_displays(expr: ast.expr, ir: NotebookIR) -> bool:
                 continue
             return False
         if isinstance(func, ast.Attribute):
-            name = _call_name(func)
+            name = dotted_name(func)
             canonical = ir.canonical(name) if name else ""
             if canonical.startswith(("numpy.", "pandas.")) and "random" not in canonical and "read_" not in canonical \
                     and "to_" not in canonical.rsplit(".", 1)[-1]:

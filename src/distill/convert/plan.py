@@ -118,7 +118,7 @@ def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
 
 def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str, Param]) -> None:
     """A literal constant bound only once above a query and read by it is a param of the query."""
-    from .ir import _literal, _NO
+    from .ir import _NO, _literal
 
     if name in params:
         return

@@ -14,12 +14,12 @@ Responsibilities:
 from __future__ import annotations
 
 import ast
-import warnings
 import json
 import os
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -31,7 +31,7 @@ from ..notebook.read import read_notebook
 from . import emit
 from .emit import quiet_parse
 from .ir import build_ir
-from .plan import ConversionPlan, plan_conversion, slug
+from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, slug
 from .report import conversion_report
 from .tests_gen import lib_tests, pipeline_tests
 from .transforms import TRANSFORMS, Log, Note, Refusal, apply
@@ -107,24 +107,10 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     Raises:
         ConversionRefused: the notebook cannot be converted.
     """
-    nb = read_notebook(source)
-    if not nb.is_python:
-        raise ConversionRefused(source, [Refusal(0, None, f"the notebook's language is {nb.language}, not Python",
-                                                 "distill converts Python notebooks")])
-    code_cells = nb.code_cells
-    log = Log([c.number for c in code_cells], [c.source for c in code_cells])
-    sources = apply(TRANSFORMS, [c.source for c in code_cells], log)
-    if log.refusals:
-        raise ConversionRefused(source, log.refusals)
-    ir = build_ir(nb, sources, log)
+    plan, log = plan_notebook(source)
+    ir = plan.ir
+    nb = ir.notebook
     folder = source.resolve().parent
-    plan = plan_conversion(ir, log, folder)
-    if log.refusals:
-        raise ConversionRefused(source, _unique(log.refusals))
-    if not plan.steps:
-        raise ConversionRefused(source, [Refusal(0, None, "no cell computes anything a pipeline could keep "
-                                                 "(only imports, definitions and displayed values)",
-                                                 "distill converts notebooks that compute values")])
     local_modules = _local_modules(ir, folder)
     title = _title(nb)
     files: dict[str, str | bytes | Path] = {}
@@ -151,7 +137,7 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     files["conftest.py"] = CONFTEST
     files[".gitignore"] = ".distill/\n__pycache__/\n*.egg-info/\n"
     files["tests/__init__.py"] = ""
-    files["tests/test_pipeline.py"] = pipeline_tests(plan, package)
+    files["tests/test_pipeline.py"] = pipeline_tests()
     files["tests/test_lib.py"] = lib_tests(plan, package)
     notes = [*log.notes, *data_notes, *dep_notes]
     files["CONVERSION.md"] = conversion_report(source, plan, notes, requirements, package, _lint(source))
@@ -159,16 +145,35 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     return files, plan, notes
 
 
+def plan_notebook(source: Path) -> tuple[ConversionPlan, Log]:
+    """Read, transform, classify and plan ``source``; the log holds the notes on the way.
+
+    Raises:
+        ConversionRefused: the notebook cannot be converted.
+    """
+    nb = read_notebook(source)
+    if not nb.is_python:
+        raise ConversionRefused(source, [Refusal(0, None, f"the notebook's language is {nb.language}, not Python",
+                                                 "distill converts Python notebooks")])
+    code_cells = nb.code_cells
+    log = Log([c.number for c in code_cells], [c.source for c in code_cells])
+    sources = apply(TRANSFORMS, [c.source for c in code_cells], log)
+    if log.refusals:
+        raise ConversionRefused(source, log.refusals)
+    ir = build_ir(nb, sources, log)
+    plan = plan_conversion(ir, log, source.resolve().parent)
+    if log.refusals:
+        raise ConversionRefused(source, _unique(log.refusals))
+    if not plan.steps:
+        raise ConversionRefused(source, [Refusal(0, None, "no cell computes anything a pipeline could keep "
+                                                 "(only imports, definitions and displayed values)",
+                                                 "distill converts notebooks that compute values")])
+    return plan, log
+
+
 def _unique(refusals: list[Refusal]) -> list[Refusal]:
     return list(dict.fromkeys(refusals))
 
-
-def _query_refusals(plan: ConversionPlan, log: Log) -> None:
-    for step in plan.steps:
-        if step.kind == "query":
-            s = step.statements[0]
-            log.refusals.append(Refusal(s.cell, s.line, "a SQL cell magic whose connection and parameters "
-                                        "could not be read", "write the query with sqlite3 or SQLAlchemy in Python"))
 
 
 def _title(nb: Notebook) -> str:
@@ -205,7 +210,7 @@ def _data_files(plan: ConversionPlan, files: dict[str, str | bytes | Path], fold
         relative = Path(value)
         if relative.is_absolute() or ".." in relative.parts:
             relative = Path("data") / param.source_file.name
-        if size > emit_limit():
+        if size > MAX_COPY_BYTES:
             rel = os.path.relpath(param.source_file, start=Path.cwd())
             notes.append(Note(param.cell, param.line, "data", value,
                               f"{size // (1024 * 1024)} MiB: not copied; the default points at {rel}"))
@@ -217,11 +222,6 @@ def _data_files(plan: ConversionPlan, files: dict[str, str | bytes | Path], fold
                           f"copied into the project as {relative.as_posix()} (a Path param: a change re-runs what reads it)"))
     return notes
 
-
-def emit_limit() -> int:
-    from .plan import MAX_COPY_BYTES
-
-    return MAX_COPY_BYTES
 
 
 def _requirements(plan: ConversionPlan, log: Log, local_modules: set[str], code: str) -> tuple[list[str], list[Note]]:

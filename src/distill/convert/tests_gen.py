@@ -21,9 +21,8 @@ EXPECTED_INDEX = "tests/expected/index.json"
 RECORDED_DIR = "tests/recorded"
 
 
-def pipeline_tests(plan: ConversionPlan, package: str) -> str:
-    del plan
-    return f'''"""The pipeline gives the values the notebook gave.
+def pipeline_tests() -> str:
+    return '''"""The pipeline gives the values the notebook gave.
 
 ``distill verify NOTEBOOK .`` runs the notebook in a fresh kernel and records the value of
 every step output in ``tests/expected/``; this test runs the pipeline and compares each
@@ -40,7 +39,7 @@ from distill.testing import assert_same, load_expected
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "tests" / "expected" / "index.json"
-RECORDED = json.loads(INDEX.read_text()) if INDEX.is_file() else {{"values": {{}}}}
+RECORDED = json.loads(INDEX.read_text()) if INDEX.is_file() else {"values": {}}
 NAMES = sorted(RECORDED["values"])
 
 
@@ -61,7 +60,7 @@ def test_output_matches_notebook(run: None, name: str) -> None:
     entry = RECORDED["values"][name]
     actual = distill.load(name, project=ROOT)
     if entry["how"] == "figure":
-        assert type(actual).__name__ in ("Figure", "SubFigure"), f"{{name}} is not a figure"
+        assert type(actual).__name__ in ("Figure", "SubFigure"), f"{name} is not a figure"
         return
     expected = load_expected(INDEX.parent, entry)
     probes = [load_expected(INDEX.parent, RECORDED["values"][p]) for p in RECORDED.get("probes", [])]

@@ -466,7 +466,7 @@ def _requirement_specs(args: str) -> list[str]:
             skip_next = False
             continue
         if word in ("-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
-                    "-f", "--find-links", "-t", "--target", "-c", "--channel", "-n", "--name"):
+                    "-f", "--find-links", "-t", "--target", "--channel", "-n", "--name"):
             skip_next = True
             continue
         if word.startswith("-") or "{" in word or "$" in word:

@@ -32,11 +32,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import DistillError
-from ..notebook.read import read_notebook
 from .emit import _is_show
 from .ir import CLOCK_CALLS, NotebookIR
-from .plan import ConversionPlan, StepPlan, plan_conversion
-from .transforms import TRANSFORMS, Log, apply
+from .plan import ConversionPlan, StepPlan
 
 Status = Literal["equal", "different", "incomparable", "missing"]
 
@@ -63,7 +61,6 @@ class Verification:
     pipeline_seconds: float = 0.0
     recorded: list[str] = field(default_factory=list)
     recorded_calls: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -87,20 +84,9 @@ class VerifyError(DistillError):
 
 def plan_for(notebook: Path) -> ConversionPlan:
     """The conversion plan of ``notebook``, as ``convert`` makes it (nothing is written)."""
-    from .ir import build_ir
-    from .project import ConversionRefused
+    from .project import plan_notebook
 
-    nb = read_notebook(notebook)
-    code_cells = nb.code_cells
-    log = Log([c.number for c in code_cells], [c.source for c in code_cells])
-    sources = apply(TRANSFORMS, [c.source for c in code_cells], log)
-    if log.refusals:
-        raise ConversionRefused(notebook, log.refusals)
-    ir = build_ir(nb, sources, log)
-    plan = plan_conversion(ir, log, notebook.resolve().parent)
-    if log.refusals:
-        raise ConversionRefused(notebook, log.refusals)
-    return plan
+    return plan_notebook(notebook)[0]
 
 
 def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *, timeout: float = 600.0,
@@ -417,7 +403,6 @@ def _run_pipeline(root: Path, timeout: float, log: Any) -> None:
 
 
 def _load_outputs(root: Path, names: list[str]) -> dict[str, Any]:
-    from ..api import _load_output  # noqa: F401 - same loading path as distill.load
     from ..cache.serialize import deserialize
     from ..execute.plan import plan as make_plan
     from ..session import open_session

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -82,20 +83,11 @@ class NotebookAnalysis:
     @cached_property
     def aliases(self) -> dict[str, str]:
         """Bound name → what it refers to: ``np`` → ``numpy``, ``tts`` → ``sklearn...train_test_split``."""
-        table: dict[str, str] = {}
-        for cell in self.cells:
-            for imp in cell.analysis.imports:
-                if imp.bound and not imp.level:
-                    table.setdefault(imp.bound, imp.target if imp.name or imp.bound != imp.top else imp.top)
-        return table
+        return alias_table(cell.analysis for cell in self.cells)
 
     def canonical(self, dotted: str) -> str:
         """``np.random.rand`` → ``numpy.random.rand`` using the notebook's imports."""
-        head, _, rest = dotted.partition(".")
-        target = self.aliases.get(head)
-        if target is None:
-            return dotted
-        return f"{target}.{rest}" if rest else target
+        return canonical_name(self.aliases, dotted)
 
     @cached_property
     def definers(self) -> dict[str, tuple[int, ...]]:
@@ -135,6 +127,25 @@ class NotebookAnalysis:
     def execution_flow(self) -> tuple[Edge, ...]:
         """Like ``document_flow`` but replaying the saved execution order."""
         return _flow(self.executed)
+
+
+def alias_table(analyses: Iterable[CellAnalysis]) -> dict[str, str]:
+    """Import-bound names → what they refer to, first binding wins, relative imports left out."""
+    table: dict[str, str] = {}
+    for analysis in analyses:
+        for imp in analysis.imports:
+            if imp.bound and not imp.level:
+                table.setdefault(imp.bound, imp.target if imp.name or imp.bound != imp.top else imp.top)
+    return table
+
+
+def canonical_name(aliases: dict[str, str], dotted: str) -> str:
+    """``np.random.rand`` → ``numpy.random.rand`` given ``{"np": "numpy"}``."""
+    head, _, rest = dotted.partition(".")
+    target = aliases.get(head)
+    if target is None:
+        return dotted
+    return f"{target}.{rest}" if rest else target
 
 
 def _flow(cells: tuple[AnalysedCell, ...]) -> tuple[Edge, ...]:
