@@ -69,8 +69,13 @@ def test_helper_in_other_module_edited_names_the_helper(project):
     write(project / "lib.py", LIB.replace("text.strip().lower()", "text.strip().upper()"))
     reasons = stale(project)
     assert reasons["cleaned"] == ["function lib.clean_text changed"]
-    assert set(reasons) == {"cleaned", "length", "scaled"}
-    assert reasons["length"] == ["upstream step cleaned is stale and runs first"]
+    assert set(reasons) == {"cleaned"}
+    states = status_json(project)
+    # Nothing of their own changed: they run only if what they read comes back different.
+    assert states["length"]["state"] == "recheck"
+    assert states["length"]["reasons"] == ["upstream step cleaned is stale; runs only if its output changes"]
+    assert states["scaled"]["state"] == "recheck"
+    assert states["scaled"]["reasons"] == ["upstream step length may re-run; runs only if its output changes"]
     proc = cli(project, "run", check=0)
     assert ran_steps(proc) == {"cleaned", "length"}  # scaled: same length -> early cutoff
 

@@ -213,8 +213,8 @@ def test_status_json_names_the_param_change(tmp_path: Path, how: str) -> None:
     assert plans["clean"] == {"step": "clean", "state": "fresh", "reasons": []}
     assert plans["features"]["state"] == "stale"
     assert plans["features"]["reasons"] == ["param window: 7 → 14"]
-    assert plans["report"]["state"] == "stale"
-    assert plans["report"]["reasons"] == ["upstream step features is stale and runs first"]
+    assert plans["report"]["state"] == "recheck"
+    assert plans["report"]["reasons"] == ["upstream step features is stale; runs only if its output changes"]
 
 
 def test_status_text_names_the_param_change(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_status_text_names_the_param_change(tmp_path: Path) -> None:
 
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"features\s+stale: param window: 7 → 14", proc.stdout), proc.stdout
-    assert "2 fresh, 2 stale" in proc.stdout
+    assert "2 fresh, 1 stale, 1 to recheck" in proc.stdout
 
 
 # -- typed values -----------------------------------------------------------------------------

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .pipeline.step import step as step
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DistillError",

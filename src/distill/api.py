@@ -12,18 +12,22 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from .errors import NotFoundError, StaleError, StepDefinitionError, did_you_mean
-from .execute.plan import StepPlan, plan
-from .execute.runner import RunResult, execute
+from .errors import NotFoundError, StaleError, StepDefinitionError, ValidationError, did_you_mean
+from .execute.plan import Decision, plan
+from .execute.runner import RunResult, run_plan
 from .pipeline.project import Project
 from .pipeline.step import options_of
+from .runs.registry import CacheEntry
 from .session import Session, open_session
+
+if TYPE_CHECKING:
+    from .execute.executor import Executor
 
 
 def _stringify(overrides: Mapping[str, Any] | None) -> dict[str, str]:
@@ -44,37 +48,69 @@ def run(
     force: Iterable[str] = (),
     hooks: Iterable[object] = (),
     command: str = "distill.run()",
+    executor: Executor | None = None,
 ) -> RunResult:
-    """Run what is stale in a project.
+    """Run what is stale in a project: the one way in, for the CLI and for Python callers.
 
     Args:
         targets: steps or outputs to bring up to date (all by default).
         project: a folder at or below the project root.
         params: param overrides, as ``--set`` would give them.
         env: params overlay name.
-        force: steps to re-run whatever their cache state.
-        hooks: objects receiving run events.
+        force: steps or outputs to re-run whatever their cache state.
+        hooks: objects receiving run events (see ``distill.execute.hooks``); a hook with an
+            ``on_plan(*, decisions)`` method gets the plan, as JSON records, before anything runs.
         command: what to record as the command of the run.
+        executor: where step functions run (this process by default).
 
     Raises:
         ValidationError: the pipeline, its params or its data inputs are invalid.
     """
-    from .runs.tracking import RegistryHook
-
     session = open_session(
         None if project is None else os.fspath(project), env=env, overrides=_stringify(params), targets=targets
     )
     try:
-        forced = {session.graph.step_for(f) for f in force}
-        tracker = RegistryHook(
-            session.registry,
-            command=command,
-            params={s: {n: v.value for n, v in p.items()} for s, p in session.params.items()},
-            environment={},
-        )
-        return execute(session, force=forced, hooks=[tracker, *hooks])
+        return _run_session(session, force=force, hooks=hooks, command=command, executor=executor)
     finally:
         session.close()
+
+
+def _run_session(
+    session: Session,
+    *,
+    force: Iterable[str] = (),
+    hooks: Iterable[object] = (),
+    command: str,
+    executor: Executor | None = None,
+) -> RunResult:
+    from .execute import hooks as _hooks
+    from .pipeline.params import check_deferred
+    from .runs.environment import capture
+    from .runs.tracking import RegistryHook
+
+    forced = {session.graph.step_for(f) for f in force}
+    hook_list = list(hooks)
+    view = session.cache_view()
+    from .execute.plan import plan_graph
+
+    decisions = plan_graph(session.graph, session.keys, view, force=forced)
+    _hooks.call(hook_list, "on_plan", decisions=[d.as_json() for d in decisions])
+    problems = []
+    for decision in decisions:
+        values = session.params[decision.step]
+        if decision.state != "fresh" and any(v.annotation is not None for v in values.values()):
+            decl = session.graph.steps[decision.step]
+            problems.extend(check_deferred(decl, session.function(decl), values))
+    if problems:
+        raise ValidationError(problems)
+    environment = capture(session.project.root, memo=session.state.table("environment"))
+    tracker = RegistryHook(
+        session.registry,
+        command=command,
+        params={s: {n: v.key_value for n, v in p.items()} for s, p in session.params.items()},
+        environment=environment.as_json(),
+    )
+    return run_plan(session, decisions, force=forced, hooks=[tracker, *hook_list], executor=executor, view=view)
 
 
 def status(
@@ -84,8 +120,12 @@ def status(
     params: Mapping[str, Any] | None = None,
     env: str | None = None,
     force: Iterable[str] = (),
-) -> list[StepPlan]:
-    """Every step, fresh or stale, with the reasons in words. Runs nothing, imports no user code."""
+) -> list[Decision]:
+    """Every step fresh, stale or to be rechecked, with the reasons in words.
+
+    Runs nothing and imports no user code: the plan is made from source, the cache index
+    and file stats.
+    """
     session = open_session(
         None if project is None else os.fspath(project), env=env, overrides=_stringify(params), targets=targets
     )
@@ -104,6 +144,7 @@ class OutputInfo:
     step: str
     where: str
     fresh: bool
+    state: str
     reasons: tuple[str, ...]
     hash: str | None
     kind: str | None
@@ -114,7 +155,13 @@ class OutputInfo:
     key: str | None
 
 
-def show(name: str, *, project: str | os.PathLike[str] | None = None, env: str | None = None, params: Mapping[str, Any] | None = None) -> list[OutputInfo]:
+def show(
+    name: str,
+    *,
+    project: str | os.PathLike[str] | None = None,
+    env: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> list[OutputInfo]:
     """Provenance and summary of an output (or of every output of a step)."""
     session = open_session(None if project is None else os.fspath(project), env=env, overrides=_stringify(params))
     try:
@@ -122,8 +169,8 @@ def show(name: str, *, project: str | os.PathLike[str] | None = None, env: str |
         plans = {p.step: p for p in plan(session)}
         decl = session.graph.steps[step]
         names = [name] if name in session.graph.provider else list(decl.outputs)
-        step_plan = plans[step]
-        entry = step_plan.entry if step_plan.state == "fresh" else session.registry.latest([step]).get(step)
+        decision = plans[step]
+        entry = decision.entry if decision.state == "fresh" else session.registry.latest([step]).get(step)
         infos = []
         for output in names:
             meta = entry.outputs.get(output) if entry is not None else None
@@ -132,8 +179,9 @@ def show(name: str, *, project: str | os.PathLike[str] | None = None, env: str |
                     name=output,
                     step=step,
                     where=f"{decl.qualname} ({decl.where})",
-                    fresh=step_plan.state == "fresh",
-                    reasons=step_plan.reasons,
+                    fresh=decision.state == "fresh",
+                    state=decision.state,
+                    reasons=decision.reasons,
                     hash=meta["hash"] if meta else None,
                     kind=meta["kind"] if meta else None,
                     summary=meta.get("summary", {}) if meta else {},
@@ -165,31 +213,34 @@ def load(
     Example:
         >>> model = distill.load("model", project="examples/wine")  # doctest: +SKIP
     """
-    from .cache.serialize import deserialize
-
     session = open_session(None if project is None else os.fspath(project), env=env, overrides=_stringify(params))
     try:
         if name not in session.graph.provider:
-            step_names = set(session.graph.provider)
             raise NotFoundError(
-                f"no output named {name!r}{did_you_mean(name, step_names)}",
+                f"no output named {name!r}{did_you_mean(name, set(session.graph.provider))}",
                 hint="`distill status` lists the steps and their outputs",
             )
         step = session.graph.provider[name]
-        session.graph = session.graph.subset([step])
-        plans = {p.step: p for p in plan(session)}
-        step_plan = plans[step]
-        if step_plan.state != "fresh" or step_plan.entry is None:
-            reasons = list(step_plan.reasons)
+        narrowed = session.with_graph(session.graph.subset([step]))
+        decision = {d.step: d for d in plan(narrowed)}[step]
+        if decision.state != "fresh" or decision.entry is None:
+            reasons = list(decision.reasons)
             raise StaleError(
                 f"output {name!r} is stale: " + "; ".join(reasons),
                 reasons=reasons,
                 hint=f"run `distill run {step}` first",
             )
-        meta = step_plan.entry.outputs[name]
-        return deserialize(meta["kind"], session.store.get(meta["hash"]))
+        return load_output(session, decision.entry, name)
     finally:
         session.close()
+
+
+def load_output(session: Session, entry: CacheEntry, name: str) -> Any:
+    """Read one output of a cache entry from the store, verified against its hash."""
+    from .cache.serialize import deserialize
+
+    meta = entry.outputs[name]
+    return deserialize(meta["kind"], session.store.get(meta["hash"]))
 
 
 # -- Pipeline: a graph of imported functions ------------------------------------------------
@@ -307,7 +358,7 @@ class Pipeline:
                 kwargs[name] = params.get(name, default)
             result = c.fn(**kwargs)
             if c.multi:
-                values.update(zip(c.outputs, result))
+                values.update(zip(c.outputs, result, strict=True))
             else:
                 values[c.outputs[0]] = result
         if targets:
@@ -330,26 +381,20 @@ class Pipeline:
                 roots.append(root)
         project = Project(roots[0], tuple(sorted(modules)), tuple(roots), Path(store).resolve(), {})
         only = {(fn.__module__, name) for name, fn in self._functions.items()}
-        session = open_session(project=project, overrides=_stringify(params), only=only)
-        session._functions.update(self._functions)
+        session = open_session(project=project, overrides=_stringify(params), only=only, functions=self._functions)
         try:
-            result = execute(session)
+            result = _run_session(session, command="Pipeline.run()")
+            failed = [r for r in result.steps.values() if r.status == "failed"]
+            if failed:
+                raise RuntimeError(f"step {failed[0].step} failed:\n{failed[0].error}")
+            wanted = list(targets) if targets else list(session.graph.provider)
+            latest = session.registry.latest()
+            values = {}
+            for name in wanted:
+                entry = latest.get(session.graph.provider[name])
+                if entry is None:
+                    raise NotFoundError(f"no cached value for {name!r}")
+                values[name] = load_output(session, entry, name)
+            return values
         finally:
             session.close()
-        failed = [r for r in result.steps.values() if r.status == "failed"]
-        if failed:
-            raise RuntimeError(f"step {failed[0].step} failed:\n{failed[0].error}")
-        wanted = list(targets) if targets else list(session.graph.provider)
-        latest = session.registry.latest()
-        return {name: _load_output(session, latest, name) for name in wanted}
-
-
-def _load_output(session: Session, latest: dict[str, Any], name: str) -> Any:
-    from .cache.serialize import deserialize
-
-    step = session.graph.provider[name]
-    entry = latest.get(step)
-    if entry is None:
-        raise NotFoundError(f"no cached value for {name!r}")
-    meta = entry.outputs[name]
-    return deserialize(meta["kind"], session.store.get(meta["hash"]))

@@ -4,93 +4,92 @@ Responsibilities (the coordinator that wires the pure parts together):
 - find the project, load the memo state, read module records from source;
 - build the graph, resolve params, hash data inputs, and raise one ``ValidationError``
   holding every problem found;
-- give planning what it needs (code closures, versions, param values, data hashes), and
-  give execution the step functions, importing user code only when something must run.
+- ``Session``: a frozen value holding what planning needs (graph, params, data hashes, the
+  memoised static key parts of each step, a read-only view of the cache) and what running
+  needs (the store, the cache index, the step functions, imported only when a step runs).
+
+Nothing here imports user code to plan: the graph, params and keys come from source.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import importlib
-import json
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from .analysis.source import StepDecl
 from .cache.fingerprint import CodeIndex, EnvIndex, hash_data
-from .cache.state import State, load_state
+from .cache.key import KeyParts
 from .cache.store import ObjectStore
 from .errors import DistillError, Problem, ProjectError, ValidationError
+from .memo import State, load_state
 from .pipeline.graph import Graph, build_graph
 from .pipeline.params import ParamValue, resolve_params
 from .pipeline.project import Project, find_project
 from .pipeline.sources import Sources
-from .runs.registry import Registry
+from .runs.registry import CacheEntry, Registry
 
 
-@dataclass(frozen=True, slots=True)
-class StaticParts:
-    """The parts of a step's key known before anything runs."""
+class StaticKeys:
+    """The static key parts of each step, computed on first use and kept for the session.
 
-    code: dict[str, tuple[str, str]]
-    env: dict[str, str]
-    params: dict[str, Any]
-    data: dict[str, tuple[str, str]]
-    digest: str  # of everything above, with the step's name and outputs
+    Not a record: a memo over immutable inputs (graph, params, data hashes, code and
+    package indexes), so asking twice costs a dictionary lookup.
+    """
 
+    def __init__(
+        self,
+        graph: Graph,
+        params: Mapping[str, Mapping[str, ParamValue]],
+        data_hashes: Mapping[str, str],
+        code_index: CodeIndex,
+        env_index: EnvIndex,
+    ) -> None:
+        self._graph = graph
+        self._params = params
+        self._data_hashes = data_hashes
+        self.code_index = code_index
+        self.env_index = env_index
+        self._memo: dict[str, KeyParts] = {}
 
-@dataclass
-class Session:
-    project: Project
-    state: State
-    sources: Sources
-    graph: Graph
-    params: dict[str, dict[str, ParamValue]]
-    store: ObjectStore
-    registry: Registry
-    code_index: CodeIndex
-    env_index: EnvIndex
-    data_hashes: dict[str, str] = field(default_factory=dict)
-    _static: dict[str, StaticParts] = field(default_factory=dict)
-    _functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
-
-    def static(self, step: str) -> StaticParts:
-        parts = self._static.get(step)
+    def __getitem__(self, step: str) -> KeyParts:
+        parts = self._memo.get(step)
         if parts is None:
-            decl = self.graph.steps[step]
+            decl = self._graph.steps[step]
             code, packages, code_digest = self.code_index.closure_digest(decl)
-            values = self.params[step]
-            env = self.env_index.versions(packages)
-            params = {n: v.value for n, v in values.items()}
-            data = {
-                n: (v.value, self.data_hashes[v.absolute])
-                for n, v in values.items()
-                if v.is_path and v.absolute is not None
-            }
-            # NB: a plain joined string, not JSON of a nested dict: this runs for every step of
-            #     every no-op run. Values that are not simple strings go through JSON.
-            head = "\0".join(
-                (
-                    step,
-                    ",".join(decl.outputs),
-                    ";".join(f"{k}={v}" for k, v in sorted(env.items())),
-                    json.dumps(params, sort_keys=True, default=str) if params else "",
-                    ";".join(f"{k}={v[0]}:{v[1]}" for k, v in sorted(data.items())),
-                )
+            values = self._params[step]
+            parts = KeyParts.build(
+                step=step,
+                outputs=decl.outputs,
+                code=code,
+                code_digest=code_digest,
+                packages=self.env_index.versions(packages),
+                params={n: v.key_value for n, v in values.items()},
+                data={
+                    n: (v.value, self._data_hashes[v.absolute])
+                    for n, v in values.items()
+                    if v.is_path and v.absolute is not None
+                },
             )
-            digest = hashlib.blake2b(f"{code_digest}\0{head}".encode(), digest_size=20).hexdigest()
-            parts = StaticParts(code, env, params, data, digest)
-            self._static[step] = parts
+            self._memo[step] = parts
         return parts
 
-    def function(self, decl: StepDecl) -> Callable[..., Any]:
-        """Import the step's module (once) and return the step function."""
-        fn = self._functions.get(decl.name)
-        if fn is not None:
-            return fn
-        module = import_user_module(self.project, decl.module)
+
+class Functions:
+    """Step functions, imported from the user's modules only when a step must run."""
+
+    def __init__(self, project: Project, preloaded: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        self._project = project
+        self._loaded: dict[str, Callable[..., Any]] = dict(preloaded or {})
+
+    def __call__(self, decl: StepDecl) -> Callable[..., Any]:
+        loaded = self._loaded.get(decl.name)
+        if loaded is not None:
+            return loaded
+        module = import_user_module(self._project, decl.module)
         fn = getattr(module, decl.name, None)
         if fn is None or not callable(fn):
             raise ProjectError(
@@ -98,11 +97,78 @@ class Session:
                 "in the imported module",
                 hint="define steps at the top level of the module, not inside if/try blocks",
             )
-        self._functions[decl.name] = fn
-        return fn
+        self._loaded[decl.name] = fn
+        return fn  # type: ignore[no-any-return]
+
+
+class IndexView:
+    """The cache index and store as planning sees them: read only, latest entries read once."""
+
+    def __init__(self, registry: Registry, store: ObjectStore) -> None:
+        self._registry = registry
+        self._store = store
+        self.latest_entries: dict[str, CacheEntry] = registry.latest()
+
+    def latest(self, step: str) -> CacheEntry | None:
+        return self.latest_entries.get(step)
+
+    def lookup(self, step: str, key: str) -> CacheEntry | None:
+        latest = self.latest_entries.get(step)
+        if latest is not None and latest.key == key:
+            return latest
+        return self._registry.entries([key]).get(key)
+
+    def damage(self, entry: CacheEntry) -> list[str]:
+        problems = []
+        for name, digest, size in entry.objects():
+            if not self._store.has(digest, size):
+                if self._store.has(digest):
+                    problems.append(f"cached output {name} is corrupted in the store (its size changed)")
+                else:
+                    problems.append(f"cached output {name} is missing from the store")
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One validated project. Build it with ``open_session``; narrow it with ``with_graph``.
+
+    Attributes:
+        project: the project.
+        graph: the steps to plan or run (all of them, or a selection).
+        params: step → param → checked value.
+        data_hashes: absolute path → content hash of every data input.
+        keys: step → static key parts (memoised).
+        store: the object store.
+        registry: the cache index and run history.
+        functions: imports step functions on demand.
+        state: the memo tables, saved on ``close``.
+        sources: the module records read from source.
+    """
+
+    project: Project
+    graph: Graph
+    params: Mapping[str, Mapping[str, ParamValue]]
+    data_hashes: Mapping[str, str]
+    keys: StaticKeys
+    store: ObjectStore
+    registry: Registry
+    functions: Functions
+    state: State
+    sources: Sources
+
+    def with_graph(self, graph: Graph) -> Session:
+        """The same session over another graph (a subset of this one)."""
+        return dataclasses.replace(self, graph=graph)
+
+    def cache_view(self) -> IndexView:
+        return IndexView(self.registry, self.store)
+
+    def function(self, decl: StepDecl) -> Callable[..., Any]:
+        return self.functions(decl)
 
     def close(self) -> None:
-        self.code_index.save_memo()
+        self.keys.code_index.save_memo()
         self.state.save()
         self.registry.close()
 
@@ -134,6 +200,9 @@ def open_session(
     targets: Sequence[str] = (),
     project: Project | None = None,
     only: set[tuple[str, str]] | None = None,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+    store: ObjectStore | None = None,
+    registry: Registry | None = None,
 ) -> Session:
     """Read and validate a project.
 
@@ -144,6 +213,9 @@ def open_session(
         targets: restrict to these steps or outputs and what they need.
         project: an already-built project (used by ``Pipeline``).
         only: restrict to these ``(module, function)`` steps.
+        functions: step functions already imported, by step name.
+        store: the object store (the project's by default).
+        registry: the cache index and run history (the project's by default).
 
     Raises:
         ProjectError: no project or no pipeline module.
@@ -170,16 +242,7 @@ def open_session(
     problems.extend(graph_problems)
     if targets and not any(p.code == "cycle" for p in problems):
         graph = graph.subset(targets)
-
-    imported: dict[str, Any] = {}
-
-    def importer(decl: StepDecl) -> Any:
-        if decl.name not in imported:
-            module = import_user_module(project, decl.module)
-            imported[decl.name] = getattr(module, decl.name, None)
-        return imported[decl.name]
-
-    params, param_problems = resolve_params(project, graph, state, env=env, overrides=overrides, importer=importer)
+    params, param_problems = resolve_params(project, graph, state, env=env, overrides=overrides)
     problems.extend(param_problems)
     data_hashes: dict[str, str] = {}
     for step, values in params.items():
@@ -202,15 +265,16 @@ def open_session(
         state.save()
         raise ValidationError(problems)
     project_packages = {m.name.split(".")[0] for m in modules}
+    keys = StaticKeys(graph, params, data_hashes, CodeIndex(sources), EnvIndex(state, project_packages))
     return Session(
         project=project,
-        state=state,
-        sources=sources,
         graph=graph,
         params=params,
-        store=ObjectStore(project.store),
-        registry=Registry(project.store),
-        code_index=CodeIndex(sources),
-        env_index=EnvIndex(state, project_packages),
         data_hashes=data_hashes,
+        keys=keys,
+        store=store or ObjectStore(project.store),
+        registry=registry or Registry(project.store),
+        functions=Functions(project, functions),
+        state=state,
+        sources=sources,
     )

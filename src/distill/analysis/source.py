@@ -125,7 +125,7 @@ class ModuleInfo:
 
 
 for _record in (ImportRef, Definition, ParamDecl, StepDecl, ModuleInfo):
-    _record.__reduce__ = _fast_reduce  # type: ignore[method-assign,assignment]
+    _record.__reduce__ = _fast_reduce  # type: ignore[method-assign]
 
 
 def digest(text: str | bytes) -> str:
@@ -531,6 +531,11 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
                     if isinstance(target, ast.Name) and value is not None and not isinstance(stmt, ast.AugAssign):
                         constants[name] = value
         elif _is_main_guard(stmt):
+            continue
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            # NB: a bare string below a definition documents it and does nothing:
+            #     WINDOW = 7
+            #     """Days in the rolling mean."""   # editing it must not re-run anything
             continue
         else:
             note_imports(stmt)

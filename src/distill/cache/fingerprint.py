@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..analysis.source import ModuleInfo, StepDecl
+from ..memo import State, stat_key, trusted
 from ..pipeline.sources import Sources
-from .state import State, stat_key, trusted
 
 # Packages whose versions are not part of keys: distill itself (upgrading the runner must not
 # re-run a project) and the standard library (covered by the Python version).

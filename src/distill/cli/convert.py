@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from .errors import fail
+
+if TYPE_CHECKING:
+    from ..convert.verify import Verification
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _fail(exc: Exception) -> None:
-    from .main import _fail as fail
-
-    fail(exc)
 
 
 def _count(n: int, word: str) -> str:
@@ -46,8 +46,8 @@ def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None
 
     try:
         result = run_convert(notebook, output, name=name, force=force)
-    except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
-        _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - fail re-raises what is not ours
+        fail(exc)
     click.echo(f"wrote {result.output}/ ({_count(len(result.files), 'file')}): {_count(len(result.steps), 'step')}, "
                f"{_count(len(result.helpers), 'helper')}, {_count(len(result.params), 'param')}")
     click.echo(f"  pipeline   {result.output}/src/{result.package}/pipeline.py")
@@ -69,13 +69,14 @@ def verify(notebook: Path, project: Path, timeout: float, rtol: float, atol: flo
 
     try:
         result = run_verify(notebook, project, timeout=timeout, record=not no_record, rtol=rtol, atol=atol, log=_say)
-    except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
-        _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - fail re-raises what is not ours
+        fail(exc)
     click.echo(render(result))
     sys.exit(result.exit_code)
 
 
-def render(result) -> str:  # type: ignore[no-untyped-def]
+def render(result: Verification) -> str:
+    """The table of compared outputs, the details of those not equal, and a summary line."""
     rows = [("output", "step", "notebook", "pipeline", "equal?")]
     mark = {"equal": "yes", "different": "NO", "incomparable": "not comparable", "missing": "NO (missing)"}
     for row in result.rows:
@@ -89,8 +90,8 @@ def render(result) -> str:  # type: ignore[no-untyped-def]
     details = [r for r in result.rows if r.status != "equal"]
     if details:
         lines.append("")
-        for r in details:
-            lines.append(f"{r.name}: {r.detail}")
+        for row in details:
+            lines.append(f"{row.name}: {row.detail}")
     counts = {s: sum(1 for r in result.rows if r.status == s) for s in mark}
     lines.append("")
     lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing, "

@@ -12,8 +12,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from .errors import fail
+
+if TYPE_CHECKING:
+    from ..lint.model import LintResult
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -56,8 +62,7 @@ def lint(paths: tuple[Path, ...], fmt: str, select: tuple[str, ...], ignore: tup
         config = load_config(paths[0], select=select, ignore=ignore, fail_on=fail_on)
         result = lint_paths(paths, config)
     except DistillError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc)
     color = fmt == "text" and output is None and sys.stdout.isatty()
     text = render(result, fmt, show_fixes=show_fixes, color=color, tool_version=_version())
     if output is not None:
@@ -71,7 +76,7 @@ def lint(paths: tuple[Path, ...], fmt: str, select: tuple[str, ...], ignore: tup
     sys.exit(code)
 
 
-def _execute(result, timeout: float) -> int:  # type: ignore[no-untyped-def]
+def _execute(result: LintResult, timeout: float) -> int:
     from ..errors import DistillError
     from ..lint.execute import check_findings, render_check, run_fresh
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from .errors import fail as _fail
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 project_option = click.option(
@@ -20,15 +22,6 @@ project_option = click.option(
 )
 set_option = click.option("--set", "overrides", multiple=True, metavar="K=V", help="Override a param (repeatable).")
 env_option = click.option("--env", default=None, metavar="NAME", help="Overlay params.NAME.yaml on params.yaml.")
-
-
-def _fail(exc: Exception) -> None:
-    from ..errors import DistillError
-
-    if isinstance(exc, DistillError):
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    raise exc
 
 
 @click.group(context_settings=CONTEXT)
@@ -58,15 +51,28 @@ def _register() -> None:
 class _Progress:
     """Prints one line per step that runs or fails, and a summary."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.total = total
+    def __init__(self, quiet: bool) -> None:
+        self.total = 0
         self.done = 0
         self.cached = 0
         self.quiet = quiet
         self.failures: list[tuple[str, str]] = []
         self.start = time.perf_counter()
 
-    def on_step_end(self, *, step: str, status: str, cached: bool, duration: float, attempts: int, error: str | None) -> None:
+    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None:
+        self.total = len(steps)
+
+    def on_step_end(
+        self,
+        *,
+        step: str,
+        status: str,
+        cached: bool,
+        duration: float,
+        attempts: int,
+        error: str | None,
+        **extra: object,
+    ) -> None:
         self.done += 1
         if cached:
             self.cached += 1
@@ -74,29 +80,41 @@ class _Progress:
         if self.quiet and status == "ran":
             return
         mark = {"ran": "✓", "failed": "✗", "skipped": "-"}.get(status, "?")
-        extra = f"  (attempts: {attempts})" if attempts > 1 else ""
-        line = f"[{self.done}/{self.total}] {mark} {step} {status} in {duration:.2f}s{extra}"
+        tries = f"  (attempts: {attempts})" if attempts > 1 else ""
+        line = f"[{self.done}/{self.total}] {mark} {step} {status} in {duration:.2f}s{tries}"
         if status == "skipped":
             line = f"[{self.done}/{self.total}] {mark} {step} skipped: {error}"
         click.echo(line, err=True)
         if status == "failed" and error:
             self.failures.append((step, error))
 
-    def on_warning(self, *, step: str | None, message: str) -> None:
+    def on_warning(self, *, step: str | None, message: str, **extra: object) -> None:
         click.echo(f"warning: {step + ': ' if step else ''}{message}", err=True)
 
 
-def _print_plans(plans: list[Any]) -> None:
-    stale = [p for p in plans if p.state == "stale"]
-    width = max((len(p.step) for p in plans), default=4)
+def _print_plans(plans: list[dict[str, Any]]) -> None:
+    width = max((len(p["step"]) for p in plans), default=4)
+    counts = {"fresh": 0, "stale": 0, "recheck": 0}
     for p in plans:
-        if p.state == "fresh":
-            click.echo(f"  {p.step:<{width}}  fresh")
-        else:
-            click.echo(f"  {p.step:<{width}}  stale: {p.reasons[0]}")
-            for reason in p.reasons[1:]:
-                click.echo(f"  {'':<{width}}         {reason}")
-    click.echo(f"{len(plans) - len(stale)} fresh, {len(stale)} stale")
+        counts[p["state"]] += 1
+        if p["state"] == "fresh":
+            click.echo(f"  {p['step']:<{width}}  fresh")
+            continue
+        label = f"{p['state']}: "
+        click.echo(f"  {p['step']:<{width}}  {label}{p['reasons'][0]}")
+        for reason in p["reasons"][1:]:
+            click.echo(f"  {'':<{width}}  {'':<{len(label)}}{reason}")
+    summary = f"{counts['fresh']} fresh, {counts['stale']} stale"
+    if counts["recheck"]:
+        summary += f", {counts['recheck']} to recheck"
+    click.echo(summary)
+
+
+class _Explain:
+    """Prints the plan before the run starts (``--explain``)."""
+
+    def on_plan(self, *, decisions: list[dict[str, Any]], **extra: object) -> None:
+        _print_plans(decisions)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -107,37 +125,34 @@ def _print_plans(plans: list[Any]) -> None:
 @click.option("--force", multiple=True, metavar="STEP", help="Re-run STEP even if cached (repeatable).")
 @click.option("--explain", is_flag=True, help="Print why each step is stale before running.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
-def run(targets: tuple[str, ...], project: str | None, overrides: tuple[str, ...], env: str | None, force: tuple[str, ...], explain: bool, quiet: bool) -> None:
+def run(
+    targets: tuple[str, ...],
+    project: str | None,
+    overrides: tuple[str, ...],
+    env: str | None,
+    force: tuple[str, ...],
+    explain: bool,
+    quiet: bool,
+) -> None:
     """Run the pipeline (or TARGETS and what they need), reusing cached results."""
-    from ..api import status as plan_status
-    from ..execute.runner import execute
+    from ..api import run as run_api
     from ..pipeline.params import parse_set
-    from ..runs.tracking import RegistryHook
-    from ..session import open_session
 
+    progress = _Progress(quiet)
+    hooks: list[object] = [_Explain(), progress] if explain else [progress]
     try:
-        sets = parse_set(list(overrides))
-        if explain:
-            _print_plans(plan_status(targets, project=project, params=sets, env=env, force=force))
-        session = open_session(project, env=env, overrides=sets, targets=targets)
+        result = run_api(
+            targets,
+            project=project,
+            params=parse_set(list(overrides)),
+            env=env,
+            force=force,
+            hooks=hooks,
+            command="distill run " + " ".join(sys.argv[2:]),
+        )
     except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
         _fail(exc)
         return
-    try:
-        forced = {session.graph.step_for(f) for f in force}
-        progress = _Progress(len(session.graph.steps), quiet)
-        tracker = RegistryHook(
-            session.registry,
-            command="distill run " + " ".join(sys.argv[2:]),
-            params={s: {n: v.value for n, v in p.items()} for s, p in session.params.items()},
-            environment={},
-        )
-        result = execute(session, force=forced, hooks=[tracker, progress])
-    except Exception as exc:  # noqa: BLE001
-        session.close()
-        _fail(exc)
-        return
-    session.close()
     counts = result.counts()
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     click.echo(f"run {result.run_id}: {summary} in {result.duration:.2f}s", err=True)
@@ -159,7 +174,9 @@ def run(targets: tuple[str, ...], project: str | None, overrides: tuple[str, ...
 @project_option
 @set_option
 @env_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {step, state, reasons}.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON list of {step, state, reasons}; state is fresh, stale or recheck."
+)
 def status(targets: tuple[str, ...], project: str | None, overrides: tuple[str, ...], env: str | None, as_json: bool) -> None:
     """Every step fresh or stale, and for each stale step why. Runs nothing."""
     from ..api import status as plan_status
@@ -170,10 +187,11 @@ def status(targets: tuple[str, ...], project: str | None, overrides: tuple[str, 
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
+    records = [p.as_json() for p in plans]
     if as_json:
-        click.echo(json.dumps([p.as_json() for p in plans], indent=2, ensure_ascii=False))
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
     else:
-        _print_plans(plans)
+        _print_plans(records)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -200,7 +218,7 @@ def show(name: str, project: str | None, overrides: tuple[str, ...], env: str | 
     for info in infos:
         click.echo(f"{info.name}")
         click.echo(f"  step:     {info.step}  ({info.where})")
-        click.echo(f"  state:    {'fresh' if info.fresh else 'stale: ' + '; '.join(info.reasons)}")
+        click.echo(f"  state:    {'fresh' if info.fresh else info.state + ': ' + '; '.join(info.reasons)}")
         if info.hash is None:
             click.echo("  value:    never computed; run `distill run " + info.step + "`")
             continue

@@ -1,7 +1,13 @@
 """Run events. Progress displays, the run history and alerts are hooks, not scheduler branches.
 
-Hook methods are keyword-only and receive primitives (names, numbers, strings), never
-internal objects. A hook implements any subset of them.
+Responsibilities:
+- ``RunHook``: the events a run emits, each keyword-only with primitives (names, numbers,
+  strings), never internal objects;
+- ``Hook``: a base class with a no-op for every event, so a hook implements what it needs;
+- ``call``: deliver one event to every hook that has a method for it.
+
+Every hook method takes ``**extra``: events may gain keywords in later versions, and a hook
+written today keeps working then.
 """
 
 from __future__ import annotations
@@ -10,9 +16,9 @@ from typing import Protocol
 
 
 class RunHook(Protocol):
-    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str]) -> None: ...
+    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None: ...
 
-    def on_step_start(self, *, step: str, attempt: int) -> None: ...
+    def on_step_start(self, *, step: str, attempt: int, **extra: object) -> None: ...
 
     def on_step_end(
         self,
@@ -23,11 +29,41 @@ class RunHook(Protocol):
         duration: float,
         attempts: int,
         error: str | None,
+        **extra: object,
     ) -> None: ...
 
-    def on_warning(self, *, step: str | None, message: str) -> None: ...
+    def on_warning(self, *, step: str | None, message: str, **extra: object) -> None: ...
 
-    def on_run_end(self, *, run_id: str, status: str, duration: float) -> None: ...
+    def on_run_end(self, *, run_id: str, status: str, duration: float, **extra: object) -> None: ...
+
+
+class Hook:
+    """A hook that ignores every event; subclass it and override what you need."""
+
+    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None:
+        """A run starts: every step of the graph, and those the plan found fresh."""
+
+    def on_step_start(self, *, step: str, attempt: int, **extra: object) -> None:
+        """A step starts: ``attempt`` 0 for a cache hit, 1, 2, … for calls."""
+
+    def on_step_end(
+        self,
+        *,
+        step: str,
+        status: str,
+        cached: bool,
+        duration: float,
+        attempts: int,
+        error: str | None,
+        **extra: object,
+    ) -> None:
+        """A step ended: ``ran``, ``cached``, ``failed`` or ``skipped``."""
+
+    def on_warning(self, *, step: str | None, message: str, **extra: object) -> None:
+        """Something went wrong that did not fail the run (a damaged object, say)."""
+
+    def on_run_end(self, *, run_id: str, status: str, duration: float, **extra: object) -> None:
+        """The run ended: ``succeeded`` or ``failed``."""
 
 
 def call(hooks: list[object], event: str, **kwargs: object) -> None:

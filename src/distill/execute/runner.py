@@ -1,32 +1,57 @@
-"""Carrying out a plan in this process: run what is stale, reuse what is fresh.
+"""Carrying out a plan: reuse what is fresh, run what is stale, decide again below a re-run.
 
 Design:
-    The runner walks the graph in topological order. For each step it computes the key from
-    the content hashes of the upstream outputs as they are *now* (so a re-run that yields the
-    same bytes cuts off the wave), then either reuses the cached entry or calls the function.
+    The plan (``execute.plan``) is made once, before anything runs, and this module carries
+    it out in topological order (stdlib ``graphlib``). When a step becomes ready, its
+    decision stands if the upstream hashes it was made with are the ones now known; otherwise
+    (an upstream step re-ran, or the step was ``recheck``) it is decided again through the
+    same ``decide`` function with the hashes now known — so a re-run that gives the same
+    bytes leaves its consumers cached (early cutoff). Fresh steps are cache hits; stale steps
+    become ``Task``s handed to an ``Executor``; the runner stores their outputs as they come
+    back.
+
     Values are loaded from the store only when a running step needs them, and every load is
     verified against its hash: a missing or corrupted object is reported and its producer is
-    re-run, never trusted. Finished steps are written to the store and the index as they
-    finish, so a failure later in the run keeps them. A failed step marks its downstream
-    steps as skipped; independent steps still run. Retries re-call the function up to
-    ``retries`` more times. Events go to hooks; this module prints nothing.
+    re-run, never trusted. A step gets its inputs as copies when another step still has to
+    read them (or when it may be retried), so a step that changes an input in place cannot
+    change what another step sees; the last reader gets the value itself, and a value no
+    step needs any more is dropped from memory.
+
+    Finished results are indexed in groups, at most ``FLUSH_SECONDS`` apart and always when
+    the run ends or is interrupted: a killed process loses at most that window of index
+    entries (their objects are on disk; the steps run again), never a half-written entry.
+    A failed step marks its downstream steps as skipped; independent steps still run. Events
+    go to hooks; this module prints nothing.
 """
 
 from __future__ import annotations
 
+import copy
+import graphlib
+import os
 import sys
 import time
-import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..cache.serialize import Unstorable, deserialize, serialize
 from ..errors import StoreError
 from ..runs.registry import CacheEntry
-from ..session import Session
 from . import hooks as _hooks
-from .plan import Planner
+from .executor import Executor, InProcessExecutor, Outcome, Task
+from .plan import Decision, decide
+
+if TYPE_CHECKING:
+    from ..cache.key import KeyParts
+    from ..pipeline.params import ParamValue
+    from ..session import IndexView, Session
+
+StepStatus = Literal["ran", "cached", "failed", "skipped"]
+RunStatus = Literal["succeeded", "failed"]
+FLUSH_SECONDS = 0.25
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +59,7 @@ class StepResult:
     """What happened to one step in a run (a public, plain record)."""
 
     step: str
-    status: str  # "ran" | "cached" | "failed" | "skipped"
+    status: StepStatus
     duration: float
     attempts: int
     key: str | None
@@ -44,8 +69,10 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
+    """The outcome of a run: its id, status, every step's result and the wall time."""
+
     run_id: str
-    status: str  # "succeeded" | "failed"
+    status: RunStatus
     steps: dict[str, StepResult]
     duration: float
 
@@ -67,32 +94,49 @@ class StepFailed(Exception):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class _Started:
+    key: str | None
+    parts: KeyParts | None
+    reason: str | None
+
+
 @dataclass
 class _Run:
     session: Session
-    planner: Planner
+    view: IndexView
+    decisions: dict[str, Decision]
     hooks: list[object]
     run_id: str
     forced: set[str]
+    executor: Executor
     hashes: dict[str, str] = field(default_factory=dict)  # output -> object hash
     kinds: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
-    uncacheable: set[str] = field(default_factory=set)  # outputs with no stored object
+    unstored: dict[str, Any] = field(default_factory=dict)  # outputs with no stored object
+    readers: dict[str, int] = field(default_factory=dict)  # output -> readers not yet scheduled
     results: dict[str, StepResult] = field(default_factory=dict)
-    _entries: dict[str, CacheEntry] = field(default_factory=dict)
+    entries: dict[str, CacheEntry] = field(default_factory=dict)
+    started: dict[str, _Started] = field(default_factory=dict)
+    deferred: list[Outcome] = field(default_factory=list)
     relatest: list[tuple[str, str]] = field(default_factory=list)  # hits on an older key
+    recomputing: set[str] = field(default_factory=set)
+    unflushed: list[CacheEntry] = field(default_factory=list)
+    flushed_at: float = 0.0
+
+    # -- values ---------------------------------------------------------------------------
 
     def kind(self, output: str) -> str:
         if output not in self.kinds:
-            entry = self._entries[self.session.graph.provider[output]]
+            entry = self.entries[self.session.graph.provider[output]]
             self.kinds[output] = entry.outputs[output]["kind"]
         return self.kinds[output]
-
-    # -- values ---------------------------------------------------------------------------
 
     def value(self, output: str) -> Any:
         if output in self.values:
             return self.values[output]
+        if output in self.unstored:
+            return self.unstored[output]
         try:
             data = self.session.store.get(self.hashes[output])
         except StoreError as exc:
@@ -103,126 +147,194 @@ class _Run:
                 step=producer,
                 message=f"{exc}; re-running {producer} to recompute {output}",
             )
-            key = self.results[producer].key if producer in self.results else None
-            parts = None
-            if key is not None:
-                self.session.registry.forget(key)
-                inputs = {p: self.hashes[o] for p, o in self.session.graph.inputs[producer]}
-                parts = self.planner.parts(producer, inputs)
-            self._execute(producer, key, parts=parts, reason="its stored output was missing or corrupted")
-            if output not in self.values:
+            self._recompute(producer)
+            if output not in self.values and output not in self.unstored:
                 raise StepFailed(producer, f"could not recompute {output}") from exc
-            return self.values[output]
+            return self.value(output)
         value = deserialize(self.kind(output), data)
         self.values[output] = value
         return value
 
+    def _recompute(self, producer: str) -> None:
+        """Run ``producer`` again now, because an object it stored cannot be read."""
+        result = self.results.get(producer)
+        key = result.key if result is not None else None
+        parts: KeyParts | None = None
+        if key is not None:
+            self.flush()
+            self.session.registry.forget(key)
+            self.view.latest_entries.pop(producer, None)
+            graph = self.session.graph
+            inputs = {p: self.hashes[o] for p, o in graph.inputs[producer]}
+            parts = self.session.keys[producer].with_inputs(inputs)
+        self.recomputing.add(producer)
+        if self._submit(producer, _Started(key, parts, "its stored output was missing or corrupted")):
+            return
+        while True:
+            mine = None
+            for outcome in self.executor.wait():
+                if outcome.step == producer and mine is None:
+                    mine = outcome
+                else:
+                    self.deferred.append(outcome)
+            if mine is not None:
+                self.finish(mine)
+                self.recomputing.discard(producer)
+                return
+
     # -- steps ----------------------------------------------------------------------------
 
-    def step(self, step: str) -> None:
+    def schedule(self, step: str) -> bool:
+        """Start ``step``: ``True`` when it is already finished (cached or skipped)."""
         graph = self.session.graph
-        decl = graph.steps[step]
-        for _, output in graph.inputs[step]:
+        wired = graph.inputs[step]
+        for _, output in wired:
+            self.readers[output] -= 1
+        for _, output in wired:
             producer = graph.provider[output]
             upstream = self.results.get(producer)
             if upstream is None or upstream.status in ("failed", "skipped"):
                 what = "was skipped" if upstream is not None and upstream.status == "skipped" else "failed"
                 self._record(StepResult(step, "skipped", 0.0, 0, None, reason=f"upstream step {producer} {what}"))
-                return
-        cacheable = decl.cache and not any(o in self.uncacheable for _, o in graph.inputs[step])
-        key: str | None = None
-        parts: dict[str, Any] | None = None
-        if cacheable:
-            inputs = {param: self.hashes[output] for param, output in graph.inputs[step]}
-            key = self.planner.key(step, inputs)
-            if step not in self.forced:
-                entry = self.planner.lookup(step, key)
-                if entry is not None:
-                    damaged = self.planner.missing_outputs(entry)
-                    if not damaged:
-                        self._hit(step, entry)
-                        return
-                    for message in damaged:
-                        _hooks.call(self.hooks, "on_warning", step=step, message=f"{message}; re-running {step}")
-            parts = self.planner.parts(step, inputs)
-        self._execute(step, key, parts=parts)
+                self._release(step)
+                return True
+        if any(output in self.unstored for _, output in wired):
+            # An input could not be stored: the step runs and its results are not indexed.
+            return self._submit(step, _Started(None, None, None))
+        decision = self.decisions.get(step)
+        now = tuple(sorted((param, self.hashes[output]) for param, output in wired))
+        if decision is None or decision.parts is None or decision.parts.inputs != now:
+            decision = decide(
+                step,
+                graph=graph,
+                parts=self.session.keys[step],
+                known=self.hashes,
+                waiting_on={},
+                cache=self.view,
+                forced=step in self.forced,
+            )
+        if decision.state == "fresh" and decision.entry is not None:
+            self._hit(step, decision.entry)
+            self._release(step)
+            return True
+        if decision.entry is not None and step not in self.forced:
+            for message in decision.reasons:
+                _hooks.call(self.hooks, "on_warning", step=step, message=f"{message}; re-running {step}")
+        cacheable = graph.steps[step].cache
+        key = decision.key if cacheable else None
+        return self._submit(step, _Started(key, decision.parts if cacheable else None, None))
 
-    def _hit(self, step: str, entry: CacheEntry) -> None:
-        _hooks.call(self.hooks, "on_step_start", step=step, attempt=0)
-        latest = self.planner.latest.get(step)
-        if latest is None or latest.key != entry.key:
-            self.relatest.append((step, entry.key))
-            self.planner.latest[step] = entry
-        for name, digest, _ in entry.objects():
-            self.hashes[name] = digest
-        self._entries[step] = entry
-        self._record(StepResult(step, "cached", 0.0, 0, entry.key))
-
-    def _execute(self, step: str, key: str | None, *, parts: dict[str, Any] | None = None, reason: str | None = None) -> None:
+    def _submit(self, step: str, started: _Started) -> bool:
         session = self.session
         graph = session.graph
         decl = graph.steps[step]
         fn = session.function(decl)  # importing user code is not the step's time
-        started = time.perf_counter()
         try:
-            kwargs = {param: self.value(output) for param, output in graph.inputs[step]}
+            given = {param: self.value(output) for param, output in graph.inputs[step]}
         except StepFailed as exc:
-            self._record(StepResult(step, "skipped", 0.0, 0, key, reason=exc.error))
-            return
-        for name, value in session.params[step].items():
-            kwargs[name] = _param_value(value)
-        attempts = 0
-        error: str | None = None
-        result: Any = None
-        while attempts <= decl.retries:
-            attempts += 1
-            _hooks.call(self.hooks, "on_step_start", step=step, attempt=attempts)
-            try:
-                result = fn(**kwargs)
-                error = None
-                break
-            except Exception:  # noqa: BLE001 - a user step failing is a result, not a crash
-                error = traceback.format_exc()
-        duration = time.perf_counter() - started
+            self._record(StepResult(step, "skipped", 0.0, 0, started.key, reason=exc.error))
+            self._release(step)
+            return True
+        # NB: a step may change an input in place (`df.drop(..., inplace=True)`). It gets a
+        #     copy unless it is the last reader in this run and is not retried:
+        #     b(a): a.append(1)   # c(a), scheduled later, must still see the original `a`
+        shared = {
+            param
+            for param, output in graph.inputs[step]
+            if (self.readers[output] > 0 or decl.retries > 0) and not isinstance(given[param], _IMMUTABLE)
+        }
+        params = {n: _param_value(v) for n, v in session.params[step].items() if v.passed}
+
+        def arguments() -> dict[str, Any]:
+            kwargs = {p: (_copy(v) if p in shared else v) for p, v in given.items()}
+            kwargs.update(params)
+            return kwargs
+
+        self.started[step] = started
+        self.executor.submit(Task(step, fn, arguments, decl.retries), self._attempt)
+        return False
+
+    def _attempt(self, step: str, attempt: int) -> None:
+        _hooks.call(self.hooks, "on_step_start", step=step, attempt=attempt)
+
+    def _release(self, step: str) -> None:
+        """Forget values no step still has to read."""
+        for _, output in self.session.graph.inputs[step]:
+            if self.readers[output] <= 0 and output in self.hashes:
+                self.values.pop(output, None)
+
+    def _hit(self, step: str, entry: CacheEntry) -> None:
+        _hooks.call(self.hooks, "on_step_start", step=step, attempt=0)
+        latest = self.view.latest_entries.get(step)
+        if latest is None or latest.key != entry.key:
+            self.relatest.append((step, entry.key))
+            self.view.latest_entries[step] = entry
+        for name, digest, _ in entry.objects():
+            self.hashes[name] = digest
+        self.entries[step] = entry
+        self._record(StepResult(step, "cached", 0.0, 0, entry.key))
+
+    def finish(self, outcome: Outcome) -> None:
+        """Store what a task returned and record the step's result."""
+        step = outcome.step
+        decl = self.session.graph.steps[step]
+        started = self.started.pop(step)
+        self._release(step)
+        error = outcome.error
+        outputs: dict[str, Any] = {}
         if error is None:
             try:
-                outputs = _split_outputs(decl.outputs, decl.multi, result)
+                outputs = _split_outputs(decl.outputs, decl.multi, outcome.result)
             except TypeError as exc:
                 error = f"{exc}"
         if error is not None:
-            self._record(StepResult(step, "failed", duration, attempts, key, error=error))
+            self._record(
+                StepResult(step, "failed", outcome.duration, outcome.attempts, started.key, error=error)
+            )
             return
-        self.values.update(outputs)
-        self._store(step, key, parts, outputs, duration)
-        self._record(StepResult(step, "ran", duration, attempts, key, reason=reason))
+        self._store(step, started, outputs, outcome.duration)
+        self._record(
+            StepResult(step, "ran", outcome.duration, outcome.attempts, started.key, reason=started.reason)
+        )
 
-    def _store(
-        self, step: str, key: str | None, parts: dict[str, Any] | None, outputs: dict[str, Any], duration: float
-    ) -> None:
-        session = self.session
+    def _store(self, step: str, started: _Started, outputs: dict[str, Any], duration: float) -> None:
+        store = self.session.store
         stored: dict[str, dict[str, Any]] = {}
         for name, value in outputs.items():
             try:
                 packed = serialize(value)
             except Unstorable as exc:
                 _hooks.call(self.hooks, "on_warning", step=step, message=f"output {name} is not cached: {exc}")
-                self.uncacheable.add(name)
+                self.unstored[name] = value
                 continue
-            digest = session.store.put(packed.data)
-            extras = {k: session.store.put(v) for k, v in packed.extras.items()}
+            digest = store.put(packed.data)
+            extras = {k: store.put(v) for k, v in packed.extras.items()}
             self.hashes[name] = digest
             self.kinds[name] = packed.kind
+            if self.readers.get(name, 0) > 0 or step in self.recomputing:
+                self.values[name] = value
             stored[name] = {"hash": digest, "kind": packed.kind, "summary": packed.summary, "extras": extras}
-        if key is None or parts is None or len(stored) != len(outputs):
-            # Not keyed (cache=False, uncacheable inputs or outputs): the object hashes above
+        if started.key is None or started.parts is None or len(stored) != len(outputs):
+            # Not keyed (cache=False, unstorable inputs or outputs): the object hashes above
             # still feed early cutoff downstream, but nothing is indexed.
             return
-        entry = CacheEntry(key, step, parts, stored, self.run_id, time.time(), duration)
-        session.registry.record_result(entry)
-        self.planner.latest[step] = entry
+        entry = CacheEntry(started.key, step, started.parts.to_json(), stored, self.run_id, time.time(), duration)
+        self.entries[step] = entry
+        self.view.latest_entries[step] = entry
+        self.unflushed.append(entry)
+        if time.perf_counter() - self.flushed_at >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write finished results to the index in one transaction."""
+        if self.unflushed:
+            self.session.registry.record_results(self.unflushed)
+            self.unflushed = []
+        self.flushed_at = time.perf_counter()
 
     def _record(self, result: StepResult) -> None:
         self.results[result.step] = result
+        failed = result.status in ("failed", "skipped")
         _hooks.call(
             self.hooks,
             "on_step_end",
@@ -231,14 +343,44 @@ class _Run:
             cached=result.status == "cached",
             duration=result.duration,
             attempts=result.attempts,
-            error=result.error or result.reason if result.status in ("failed", "skipped") else None,
+            error=(result.error or result.reason) if failed else None,
+            key=result.key,
         )
 
+    # -- the loop -------------------------------------------------------------------------
 
-def _param_value(value: Any) -> Any:
-    if value.is_path:
-        from pathlib import Path
+    def run(self) -> None:
+        graph = self.session.graph
+        for step in graph.steps:
+            for _, output in graph.inputs[step]:
+                self.readers[output] = self.readers.get(output, 0) + 1
+        sorter = graphlib.TopologicalSorter({s: graph.upstream_steps(s) for s in graph.steps})
+        sorter.prepare()
+        self.flushed_at = time.perf_counter()
+        while sorter.is_active():
+            ready = sorter.get_ready()
+            for step in ready:
+                if self.schedule(step):
+                    sorter.done(step)
+            outcomes, self.deferred = self.deferred, []
+            if not outcomes and self.executor.pending():
+                outcomes = self.executor.wait()
+            for outcome in outcomes:
+                self.finish(outcome)
+                sorter.done(outcome.step)
+            if not ready and not outcomes and not self.executor.pending():
+                raise RuntimeError("the scheduler has steps left but none is ready or running")
 
+
+def _copy(value: Any) -> Any:
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001 - a value that cannot be copied is passed as it is
+        return value
+
+
+def _param_value(value: ParamValue) -> Any:
+    if value.is_path and value.absolute is not None:
         return Path(value.absolute)
     if isinstance(value.value, str):
         # NB: pickle writes equal strings once or twice depending on their identity, so a
@@ -253,53 +395,74 @@ def _split_outputs(names: tuple[str, ...], multi: bool, result: Any) -> dict[str
     if not multi:
         return {names[0]: result}
     if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        found = f"{type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list)) else type(result).__name__
+        found = (
+            f"{type(result).__name__} of length {len(result)}"
+            if isinstance(result, (tuple, list))
+            else type(result).__name__
+        )
         raise TypeError(
             f"the step declares outputs ({', '.join(names)}) and must return a tuple of "
             f"{len(names)} values; it returned a {found}"
         )
-    return dict(zip(names, result))
+    return dict(zip(names, result, strict=True))
 
 
 def new_run_id() -> str:
-    import os
-
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
     return f"{stamp}-{os.urandom(3).hex()}"
 
 
-def execute(
+def run_plan(
     session: Session,
+    decisions: Iterable[Decision],
     *,
     force: Iterable[str] = (),
     hooks: Iterable[object] = (),
     run_id: str | None = None,
+    executor: Executor | None = None,
+    view: IndexView | None = None,
 ) -> RunResult:
-    """Run every stale step of the session's graph and reuse the fresh ones.
+    """Carry out a plan: reuse the fresh steps, run the rest, decide again below re-runs.
 
     Args:
         session: a validated session.
+        decisions: the plan, from ``execute.plan.plan`` on the same session.
         force: steps to run whatever their cache state.
         hooks: objects receiving run events.
         run_id: the run's id (a new one by default).
+        executor: where step functions run (in this process by default).
+        view: the cache view the plan was made with (a new one by default).
 
     Returns:
         A ``RunResult``; ``status`` is ``failed`` when any step failed or was skipped.
     """
     run_id = run_id or new_run_id()
     hook_list = list(hooks)
-    planner = Planner(session)
-    run = _Run(session, planner, hook_list, run_id, set(force))
+    plan = {d.step: d for d in decisions}
+    run = _Run(
+        session,
+        view or session.cache_view(),
+        plan,
+        hook_list,
+        run_id,
+        set(force),
+        executor or InProcessExecutor(),
+    )
     started = time.perf_counter()
     steps = list(session.graph.steps)
-    _hooks.call(hook_list, "on_run_start", run_id=run_id, steps=steps, fresh=[])
-    for step in steps:
-        run.step(step)
-    if run.relatest:
-        # Explanations compare against the result in use, not the last one computed.
-        session.registry.mark_latest(run.relatest)
+    fresh = [d.step for d in plan.values() if d.state == "fresh"]
+    _hooks.call(hook_list, "on_run_start", run_id=run_id, steps=steps, fresh=fresh)
+    try:
+        run.run()
+    finally:
+        run.executor.close()
+        run.flush()
+        if run.relatest:
+            # Explanations compare against the result in use, not the last one computed.
+            session.registry.mark_latest(run.relatest)
     failed = any(r.status in ("failed", "skipped") for r in run.results.values())
-    status = "failed" if failed else "succeeded"
+    status: RunStatus = "failed" if failed else "succeeded"
     duration = time.perf_counter() - started
     _hooks.call(hook_list, "on_run_end", run_id=run_id, status=status, duration=duration)
     return RunResult(run_id, status, dict(run.results), duration)
+

@@ -13,6 +13,7 @@ Annotations are read from source and evaluated in a small namespace of builtins,
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pathlib
@@ -22,15 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..analysis.source import ParamDecl, StepDecl
-from ..cache.state import State, stat_key, trusted
+from ..analysis.source import StepDecl
 from ..errors import Problem, ProjectError, did_you_mean
+from ..memo import State, stat_key, trusted
 from .graph import Graph
 from .project import Project
 
 MEMO = "param-checks"
 FILES = "param-files"
-UNSET = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,10 @@ class ParamValue:
         source: where it came from: ``default``, a file name, or ``--set``.
         is_path: whether it is a data input (its file content is part of the key).
         absolute: for a data input, the absolute path to read.
+        annotation: the annotation's text when it names a type that cannot be known from
+            source (a project type): the value is checked when the step runs.
+        default_source: the default's source text when it cannot be read without running
+            code; the step then gets its own default, and the key holds this text.
     """
 
     name: str
@@ -50,10 +54,24 @@ class ParamValue:
     source: str
     is_path: bool = False
     absolute: str | None = None
+    annotation: str | None = None
+    default_source: str | None = None
 
     @property
     def shown(self) -> str:
         return json.dumps(self.value, sort_keys=True, default=str)
+
+    @property
+    def key_value(self) -> Any:
+        """What the cache key holds for this value."""
+        if self.default_source is not None:
+            return f"<default: {self.default_source}>"
+        return self.value
+
+    @property
+    def passed(self) -> bool:
+        """Whether the runner passes the value (otherwise the function's default applies)."""
+        return self.default_source is None
 
 
 def parse_set(items: list[str]) -> dict[str, str]:
@@ -109,37 +127,132 @@ def _load_yaml_file(path: pathlib.Path, state: State) -> tuple[dict[str, Any] | 
     return data, None
 
 
-_NAMESPACE: dict[str, Any] | None = None
+_BUILTIN_TYPES: dict[str, Any] = {
+    t.__name__: t
+    for t in (int, float, str, bool, bytes, complex, list, dict, tuple, set, frozenset, object)
+}
+_TYPING_NAMES = frozenset(typing.__all__)
+UNSET = object()
 
 
-def _namespace() -> dict[str, Any]:
-    global _NAMESPACE
-    if _NAMESPACE is None:
-        import datetime
+def _annotation_names() -> dict[str, Any]:
+    import datetime
 
-        ns: dict[str, Any] = {name: getattr(typing, name) for name in typing.__all__}
-        ns.update(
-            typing=typing,
-            pathlib=pathlib,
-            Path=pathlib.Path,
-            datetime=datetime,
-            date=datetime.date,
-            File=pathlib.Path,
-        )
-        _NAMESPACE = ns
-    return _NAMESPACE
+    names: dict[str, Any] = dict(_BUILTIN_TYPES)
+    names.update({name: getattr(typing, name) for name in _TYPING_NAMES})
+    names.update(
+        Path=pathlib.Path,
+        PurePath=pathlib.PurePath,
+        File=pathlib.Path,
+        date=datetime.date,
+        time=datetime.time,
+        timedelta=datetime.timedelta,
+    )
+    names["None"] = None
+    return names
+
+
+_MODULES: dict[str, str] = {"typing": "typing", "pathlib": "pathlib", "datetime": "datetime", "distill": "distill"}
+_ATTRIBUTES: dict[tuple[str, str], Any] = {}
+
+
+def _module_attribute(module: str, attr: str) -> Any:
+    import datetime
+
+    if module == "typing" and attr in _TYPING_NAMES:
+        return getattr(typing, attr)
+    if module == "pathlib" and attr in ("Path", "PurePath"):
+        return getattr(pathlib, attr)
+    if module == "datetime" and attr in ("date", "datetime", "time", "timedelta"):
+        return getattr(datetime, attr)
+    if module == "distill" and attr == "File":
+        return pathlib.Path
+    return UNSET
+
+
+def _annotation_value(node: ast.expr, names: dict[str, Any], depth: int = 0) -> Any:
+    """The type an annotation's AST names, built without evaluating any code."""
+    if depth > 20:
+        return UNSET
+    if isinstance(node, ast.Constant):
+        if node.value is None:
+            return None
+        if isinstance(node.value, str):
+            # NB: a quoted annotation is a forward reference: `n: "int"` names int.
+            try:
+                inner = ast.parse(node.value, mode="eval").body
+            except SyntaxError:
+                return UNSET
+            return _annotation_value(inner, names, depth + 1)
+        return UNSET
+    if isinstance(node, ast.Name):
+        if node.id == "datetime":
+            import datetime
+
+            # NB: a bare `datetime` in an annotation is the class (from datetime import datetime).
+            return datetime.datetime
+        return names.get(node.id, UNSET)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        module = _MODULES.get(node.value.id)
+        return UNSET if module is None else _module_attribute(module, node.attr)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left = _annotation_value(node.left, names, depth + 1)
+        right = _annotation_value(node.right, names, depth + 1)
+        if left is UNSET or right is UNSET:
+            return UNSET
+        return typing.Union[left, right]  # noqa: UP007 - built from parts, not written
+    if isinstance(node, ast.Subscript):
+        base = _annotation_value(node.value, names, depth + 1)
+        if base is UNSET:
+            return UNSET
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if base is typing.Literal:
+            values = []
+            for item in items:
+                if not isinstance(item, ast.Constant):
+                    return UNSET
+                values.append(item.value)
+            return typing.Literal.__getitem__(tuple(values))
+        args = []
+        for item in items:
+            if isinstance(item, ast.Constant) and item.value is Ellipsis:
+                args.append(Ellipsis)
+                continue
+            value = _annotation_value(item, names, depth + 1)
+            if value is UNSET:
+                return UNSET
+            args.append(value)
+        try:
+            return base[tuple(args) if len(args) > 1 else args[0]]
+        except TypeError:
+            return UNSET
+    return UNSET
+
+
+_NAMES: dict[str, Any] | None = None
 
 
 def evaluate_annotation(annotation: str | None) -> Any:
-    """The type an annotation names, or ``UNSET`` when it is not a plain builtin/typing type."""
+    """The type an annotation names, read from its text without running any code.
+
+    Builtin types, ``typing`` forms, ``X | Y``, ``Literal[...]``, ``pathlib.Path``,
+    ``datetime`` types and ``distill.File`` are understood; anything else (a type defined in
+    the project, say) gives ``UNSET``: its values are checked when the step runs.
+
+    Example:
+        >>> evaluate_annotation("list[int] | None")
+        list[int] | None
+    """
+    global _NAMES
     if annotation is None:
         return Any
-    if annotation in ("distill.File",):
-        return pathlib.Path
     try:
-        return eval(annotation, {"__builtins__": __builtins__}, _namespace())  # noqa: S307
-    except Exception:  # noqa: BLE001 - any failure means "not resolvable without importing"
+        node = ast.parse(annotation, mode="eval").body
+    except SyntaxError:
         return UNSET
+    if _NAMES is None:
+        _NAMES = _annotation_names()
+    return _annotation_value(node, _NAMES)
 
 
 def is_path_type(tp: Any) -> bool:
@@ -184,7 +297,6 @@ def resolve_params(
     *,
     env: str | None = None,
     overrides: Mapping[str, str] | None = None,
-    importer: typing.Callable[[StepDecl], Any] | None = None,
 ) -> tuple[dict[str, dict[str, ParamValue]], list[Problem]]:
     """Layer and check the value of every run parameter of every step.
 
@@ -194,8 +306,9 @@ def resolve_params(
         state: the memo tables.
         env: name of the overlay file ``params.<env>.yaml``.
         overrides: raw ``--set`` strings, parsed as YAML scalars.
-        importer: called with a step whose default or annotation cannot be read from source;
-            returns the imported function (``None`` to report a problem instead).
+
+    Nothing here runs user code: an annotation naming a project type is checked when the
+    step runs, and a default that is not a literal is left to the function itself.
 
     Returns:
         ``{step: {param: ParamValue}}`` and every problem found.
@@ -264,8 +377,25 @@ def resolve_params(
             for layer_source, data in layers:
                 if param.name in data:
                     value, source = data[param.name], layer_source
-            if value is UNSET:
-                value = _default_of(param, decl, importer, problems)
+            tp = evaluate_annotation(param.annotation)
+            if value is UNSET and param.default_kind == "unresolved":
+                if tp is not UNSET and is_path_type(tp):
+                    problems.append(
+                        Problem(
+                            "param-default",
+                            f"param {param.name!r} of step {step_name!r} is a data input whose "
+                            f"default cannot be read without running code: {param.default_source}",
+                            decl.where,
+                            'write a literal default (Path("data/raw.csv")) or set it in params.yaml',
+                        )
+                    )
+                    continue
+                resolved[param.name] = ParamValue(
+                    param.name, None, "default", default_source=param.default_source or "?"
+                )
+                continue
+            if value is UNSET and param.default_kind != "none":
+                value = param.default
             if value is UNSET:
                 problems.append(
                     Problem(
@@ -277,20 +407,10 @@ def resolve_params(
                     )
                 )
                 continue
-            tp = evaluate_annotation(param.annotation)
-            if tp is UNSET and importer is not None:
-                fn = importer(decl)
-                tp = typing.get_type_hints(fn).get(param.name, Any) if fn is not None else UNSET
             if tp is UNSET:
-                problems.append(
-                    Problem(
-                        "param-type",
-                        f"step {step_name!r}: cannot resolve the annotation {param.annotation!r} "
-                        f"of param {param.name!r}",
-                        decl.where,
-                        "use a builtin, typing or pathlib type for params",
-                    )
-                )
+                # NB: a project type (`mode: Mode`) is not known without importing the
+                #     project; the value is keyed as given and checked when the step runs.
+                resolved[param.name] = ParamValue(param.name, value, source, annotation=param.annotation)
                 continue
             ok, checked, error = check_value(param.annotation, tp, value, state)
             if not ok and source == "--set" and raw_overrides.get(param.name) != value:
@@ -320,32 +440,49 @@ def resolve_params(
     return values, problems
 
 
-def _default_of(
-    param: ParamDecl,
-    decl: StepDecl,
-    importer: typing.Callable[[StepDecl], Any] | None,
-    problems: list[Problem],
-) -> Any:
-    if param.default_kind == "none":
-        return UNSET
-    if param.default_kind in ("literal", "path"):
-        return param.default
-    if importer is not None:
-        import inspect
+def check_deferred(decl: StepDecl, fn: typing.Callable[..., Any], values: Mapping[str, ParamValue]) -> list[Problem]:
+    """Check the values whose annotation names a project type, now that the step is imported.
 
-        fn = importer(decl)
-        if fn is not None:
-            default = inspect.signature(fn).parameters[param.name].default
-            if isinstance(default, pathlib.PurePath):
-                return str(default)
-            return default
-    problems.append(
-        Problem(
-            "param-default",
-            f"param {param.name!r} of step {decl.name!r} has a default that cannot be read "
-            f"without running code: {param.default_source}",
-            decl.where,
-            "use a literal default (number, string, list, Path(\"...\")) or set it in params.yaml",
-        )
-    )
-    return UNSET
+    Args:
+        decl: the step.
+        fn: the imported step function.
+        values: the step's resolved params.
+
+    Returns:
+        One problem per value its annotation rejects.
+    """
+    deferred = [v for v in values.values() if v.annotation is not None and v.passed]
+    if not deferred:
+        return []
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:  # noqa: BLE001 - an annotation that fails to resolve at all
+        return [
+            Problem(
+                "param-type",
+                f"step {decl.name!r}: cannot resolve the annotations of its params: {exc}",
+                decl.where,
+                "import the types the annotations name at the top of the module",
+            )
+        ]
+    problems = []
+    for value in deferred:
+        tp = hints.get(value.name, Any)
+        try:
+            TypeAdapter(tp).validate_python(value.value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            problems.append(
+                Problem(
+                    "param-type",
+                    f"param {value.name!r} of step {decl.name!r} expects {value.annotation}, "
+                    f"found {value.value!r} ({value.source}): {first.get('msg', exc)}",
+                    decl.where,
+                    f"fix the value in {value.source}" if value.source != "default" else "fix the default",
+                )
+            )
+        except Exception:  # noqa: BLE001 - pydantic cannot build a validator: unchecked
+            continue
+    return problems

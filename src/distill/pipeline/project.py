@@ -76,9 +76,8 @@ def _distill_table(pyproject: Path) -> dict[str, object] | None:
     except UnicodeDecodeError as exc:
         raise ProjectError(f"{pyproject}: not UTF-8 text: {exc}") from exc
     tool = data.get("tool")
-    if isinstance(tool, dict) and isinstance(tool.get("distill"), dict):
-        return tool["distill"]
-    return None
+    table = tool.get("distill") if isinstance(tool, dict) else None
+    return table if isinstance(table, dict) else None
 
 
 def _project_from(root: Path, pyproject: Path, table: dict[str, object]) -> Project:

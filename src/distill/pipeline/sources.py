@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from ..analysis.source import ModuleInfo, analyze_module
-from ..cache.state import State, stat_key, trusted
 from ..errors import ProjectError
+from ..memo import State, stat_key, trusted
 from .project import Project
 
 TABLE = "modules"

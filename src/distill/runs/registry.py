@@ -106,6 +106,7 @@ class CacheEntry:
     def components(self) -> dict[str, Any]:
         if isinstance(self._components, str):
             self._components = json.loads(self._components)
+        assert not isinstance(self._components, str)
         return self._components
 
     def objects(self) -> list[tuple[str, str, int | None]]:
@@ -125,6 +126,7 @@ class CacheEntry:
     def outputs(self) -> dict[str, dict[str, Any]]:
         if isinstance(self._outputs, str):
             self._outputs = json.loads(self._outputs)
+        assert not isinstance(self._outputs, str)
         return self._outputs
 
 
@@ -196,22 +198,29 @@ class Registry:
         return {r[1]: _entry(r) for r in rows if wanted is None or r[1] in wanted}
 
     def record_result(self, entry: CacheEntry) -> None:
+        self.record_results([entry])
+
+    def record_results(self, entries: list[CacheEntry]) -> None:
+        """Index finished results, and make each its step's latest, in one transaction."""
+        rows = [
+            (
+                entry.key,
+                entry.step,
+                json.dumps(entry.components, sort_keys=True),
+                json.dumps(entry.outputs, sort_keys=True),
+                "\n".join(f"{n}\t{d}\t{s if s is not None else ''}" for n, d, s in entry.objects()),
+                entry.run_id,
+                entry.created,
+                entry.duration,
+            )
+            for entry in entries
+        ]
         db = self.db
         with _transaction(db):
-            db.execute(
-                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.key,
-                    entry.step,
-                    json.dumps(entry.components, sort_keys=True),
-                    json.dumps(entry.outputs, sort_keys=True),
-                    "\n".join(f"{n}\t{d}\t{s if s is not None else ''}" for n, d, s in entry.objects()),
-                    entry.run_id,
-                    entry.created,
-                    entry.duration,
-                ),
+            db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO latest VALUES (?, ?)", [(e.step, e.key) for e in entries]
             )
-            db.execute("INSERT OR REPLACE INTO latest VALUES (?, ?)", (entry.step, entry.key))
 
     def mark_latest(self, pairs: Iterable[tuple[str, str]]) -> None:
         db = self.db
@@ -247,7 +256,7 @@ class Registry:
         ).fetchone()
         if row is None:
             return None
-        return dict(zip(("run_id", "started", "ended", "status", "command", "params"), row))
+        return dict(zip(("run_id", "started", "ended", "status", "command", "params"), row, strict=True))
 
     def step_runs(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -256,7 +265,7 @@ class Registry:
             (run_id,),
         ).fetchall()
         names = ("step", "status", "cached", "key", "attempts", "started", "duration", "error")
-        return [dict(zip(names, r)) for r in rows]
+        return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 class _transaction:

@@ -9,30 +9,52 @@ from .registry import Registry
 
 
 class RegistryHook:
-    """Records a run: its params and environment at start, every step's outcome at end."""
+    """Records a run: its command, params and environment at start, each step's outcome at end."""
 
-    def __init__(self, registry: Registry, *, command: str, params: dict[str, Any], environment: dict[str, str]) -> None:
+    def __init__(
+        self, registry: Registry, *, command: str, params: dict[str, Any], environment: dict[str, Any]
+    ) -> None:
         self.registry = registry
         self.command = command
         self.params = params
         self.environment = environment
         self.rows: list[tuple[Any, ...]] = []
         self.started: dict[str, float] = {}
+        self.keys: dict[str, str | None] = {}
         self.run_id = ""
 
-    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str]) -> None:
+    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None:
         self.run_id = run_id
         self.registry.start_run(run_id, command=self.command, params=self.params, environment=self.environment)
 
-    def on_step_start(self, *, step: str, attempt: int) -> None:
+    def on_step_start(self, *, step: str, attempt: int, **extra: object) -> None:
         self.started.setdefault(step, time.time())
 
     def on_step_end(
-        self, *, step: str, status: str, cached: bool, duration: float, attempts: int, error: str | None
+        self,
+        *,
+        step: str,
+        status: str,
+        cached: bool,
+        duration: float,
+        attempts: int,
+        error: str | None,
+        **extra: object,
     ) -> None:
+        key = extra.get("key")
         self.rows.append(
-            (self.run_id, step, status, int(cached), None, attempts, self.started.get(step, time.time()), duration, error)
+            (
+                self.run_id,
+                step,
+                status,
+                int(cached),
+                key if isinstance(key, str) else None,
+                attempts,
+                self.started.get(step, time.time()),
+                duration,
+                error,
+            )
         )
 
-    def on_run_end(self, *, run_id: str, status: str, duration: float) -> None:
+    def on_run_end(self, *, run_id: str, status: str, duration: float, **extra: object) -> None:
         self.registry.end_run(run_id, status, self.rows)

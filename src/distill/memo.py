@@ -1,5 +1,8 @@
 """Small memo tables that make planning fast, kept in one file under the store.
 
+The ground floor: every layer that memoises by file stat (sources, params, fingerprints)
+imports this module, and it imports nothing of distill but the version.
+
 Responsibilities:
 - load and save ``state.pickle``: parsed module records by file stat, content hashes of data
   files by file stat, installed distribution versions by ``sys.path`` folder stats, and
@@ -21,6 +24,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ._version import __version__
 
 # Bump FORMAT whenever a memoised record changes meaning (analysis rules, record fields):
 # a state file from another format or distill version is discarded, never trusted.
@@ -59,8 +64,6 @@ class State:
 
 
 def _version() -> tuple[int, str]:
-    from .. import __version__
-
     return (FORMAT, __version__)
 
 
