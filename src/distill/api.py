@@ -103,7 +103,11 @@ def _run_session(
             problems.extend(check_deferred(decl, session.function(decl), values))
     if problems:
         raise ValidationError(problems)
-    environment = capture(session.project.root, memo=session.state.table("environment"))
+    memo = session.state.table("environment")
+    before = dict(memo)
+    environment = capture(session.project.root, memo=memo)
+    if memo != before:
+        session.state.dirty = True
     tracker = RegistryHook(
         session.registry,
         command=command,

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ from .cache.fingerprint import CodeIndex, EnvIndex, hash_data
 from .cache.key import KeyParts
 from .cache.store import ObjectStore
 from .errors import DistillError, Problem, ProjectError, ValidationError
-from .memo import State, load_state
+from .memo import RACY_NS, State, load_state, stat_key
 from .pipeline.graph import Graph, build_graph
 from .pipeline.params import ParamValue, resolve_params
 from .pipeline.project import Project, find_project
@@ -118,6 +120,9 @@ class IndexView:
             return latest
         return self._registry.entries([key]).get(key)
 
+    def ran_uncached(self, step: str) -> bool:
+        return self._registry.last_status(step) == "ran"
+
     def damage(self, entry: CacheEntry) -> list[str]:
         problems = []
         for name, digest, size in entry.objects():
@@ -192,6 +197,85 @@ def import_user_module(project: Project, name: str) -> Any:
         raise DistillError(f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
 
 
+# -- reuse within one process -------------------------------------------------------------
+
+Stamp = tuple[tuple[str, tuple[int, int, int] | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Warm:
+    """What ``open_session`` built, kept for the next call in this process while no file it
+    read has changed (a notebook, a test or a server running the same pipeline again)."""
+
+    stamp: Stamp
+    graph: Graph
+    params: Mapping[str, Mapping[str, ParamValue]]
+    data_hashes: Mapping[str, str]
+    keys: StaticKeys
+    state: State
+    sources: Sources
+
+
+_WARM: dict[tuple[object, ...], _Warm] = {}
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return stat_key(st)
+
+
+def _stamp(project: Project, sources: Sources, env: str | None) -> Stamp | None:
+    """The stats of every file and folder a session was built from, or ``None`` when one of
+    them changed too recently to be trusted (a same-size edit within the clock's resolution)."""
+    paths = {str(project.root / "pyproject.toml"), str(project.root / "params.yaml")}
+    if env:
+        paths.add(str(project.root / f"params.{env}.yaml"))
+    # NB: folders too: a new module file in a package, or one that now shadows a library,
+    #     changes what names resolve to, and only its folder's mtime says so.
+    paths.update(str(root) for root in project.source_roots)
+    for path in sources.files():
+        paths.add(path)
+        paths.add(os.path.dirname(path))
+    paths.update(entry or "." for entry in sys.path)
+    now = time.time_ns()
+    stamp = tuple(sorted((path, _stat(path)) for path in paths))
+    for _, stats in stamp:
+        if stats is not None and stats[1] >= now - RACY_NS:
+            return None
+    return stamp
+
+
+def _warm_session(
+    key: tuple[object, ...], project: Project, store: ObjectStore | None, registry: Registry | None,
+    functions: Mapping[str, Callable[..., Any]] | None,
+) -> Session | None:
+    warm = _WARM.get(key)
+    if warm is None:
+        return None
+    if tuple((path, _stat(path)) for path, _ in warm.stamp) != warm.stamp:
+        del _WARM[key]
+        return None
+    data_hashes = {path: hash_data(path, warm.state) for path in warm.data_hashes}
+    if data_hashes != warm.data_hashes:
+        del _WARM[key]
+        return None
+    return Session(
+        project=project,
+        graph=warm.graph,
+        params=warm.params,
+        data_hashes=warm.data_hashes,
+        keys=warm.keys,
+        store=store or ObjectStore(project.store),
+        registry=registry or Registry(project.store),
+        functions=Functions(project, functions),
+        state=warm.state,
+        sources=warm.sources,
+    )
+
+
 def open_session(
     project_dir: str | None = None,
     *,
@@ -222,6 +306,14 @@ def open_session(
         ValidationError: every problem found in the graph, params and data inputs.
     """
     project = project or find_project(project_dir)
+    overrides_key = tuple(sorted((overrides or {}).items()))
+    only_key = frozenset(only) if only is not None else None
+    config = repr(sorted(project.config.items()))
+    where = (project.root, project.pipeline, project.source_roots, project.store, config)
+    warm_key = (where, env, overrides_key, tuple(targets), only_key)
+    reused = _warm_session(warm_key, project, store, registry, functions)
+    if reused is not None:
+        return reused
     state = load_state(project.store)
     sources = Sources(project, state)
     modules = sources.pipeline_modules()
@@ -266,7 +358,7 @@ def open_session(
         raise ValidationError(problems)
     project_packages = {m.name.split(".")[0] for m in modules}
     keys = StaticKeys(graph, params, data_hashes, CodeIndex(sources), EnvIndex(state, project_packages))
-    return Session(
+    session = Session(
         project=project,
         graph=graph,
         params=params,
@@ -278,3 +370,9 @@ def open_session(
         state=state,
         sources=sources,
     )
+    stamp = _stamp(project, sources, env)
+    if stamp is not None:
+        if len(_WARM) >= 8:
+            _WARM.pop(next(iter(_WARM)))
+        _WARM[warm_key] = _Warm(stamp, graph, params, data_hashes, keys, state, sources)
+    return session

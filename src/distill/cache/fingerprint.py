@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..analysis.source import ModuleInfo, StepDecl
 from ..memo import State, stat_key, trusted
@@ -27,15 +26,6 @@ from ..pipeline.sources import Sources
 # re-run a project) and the standard library (covered by the Python version).
 IGNORED = frozenset({"distill", "__future__", "builtins"})
 CLOSURES = "closures"
-
-
-@dataclass(frozen=True, slots=True)
-class CodeItem:
-    """A piece of project code a step reaches."""
-
-    qualname: str
-    kind: str
-    hash: str
 
 
 class CodeIndex:

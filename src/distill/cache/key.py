@@ -15,7 +15,6 @@ re-runs and produces the same bytes leaves its consumers' keys unchanged (early 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -110,7 +109,20 @@ class KeyParts:
 
     def with_inputs(self, inputs: Mapping[str, str]) -> KeyParts:
         """These parts with the upstream output hashes filled in."""
-        return dataclasses.replace(self, inputs=tuple(sorted(inputs.items())))
+        # NB: not dataclasses.replace: this runs for every step of every run, and replace
+        #     costs several times a direct call.
+        return KeyParts(
+            self.step,
+            self.outputs,
+            self.code,
+            self.code_digest,
+            self.packages,
+            self.params,
+            self.data,
+            self.environ,
+            tuple(sorted(inputs.items())),
+            self.static,
+        )
 
     @property
     def key(self) -> str:

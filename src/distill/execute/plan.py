@@ -73,6 +73,17 @@ class CacheView(Protocol):
         """One reason per output of ``entry`` whose object is absent or the wrong size."""
         ...
 
+    def ran_uncached(self, step: str) -> bool:
+        """Whether the step's last recorded run ran it without caching the result."""
+        ...
+
+
+NOT_STORED = "its last run was not cached: an input or output could not be stored"
+
+
+def _no_entry(step: str, cache: CacheView) -> str:
+    return NOT_STORED if cache.ran_uncached(step) else "never ran"
+
 
 def previous_parts(entry: CacheEntry | None) -> KeyParts | None:
     return KeyParts.from_json(entry.components) if entry is not None else None
@@ -115,7 +126,7 @@ def decide(
         latest = cache.latest(step)
         previous = previous_parts(latest)
         if previous is None:
-            return Decision(step, "stale", ("never ran",), None)
+            return Decision(step, "stale", (_no_entry(step, cache),), None)
         same = previous.static == parts.static if previous.static else not explain_static(parts, previous)
         if not same:
             own = explain_static(parts, previous) or ["cache key changed"]
@@ -135,7 +146,8 @@ def decide(
         return Decision(step, "stale", ("cache=False: runs every time",), key, None, full)
     entry = cache.lookup(step, key)
     if entry is None:
-        why = explain(full, previous_parts(cache.latest(step)))
+        previous = previous_parts(cache.latest(step))
+        why = explain(full, previous) if previous is not None else [_no_entry(step, cache)]
         return Decision(step, "stale", tuple(why), key, None, full)
     damage = cache.damage(entry)
     if damage:

@@ -38,10 +38,6 @@ class Graph:
     inputs: Mapping[str, tuple[tuple[str, str], ...]]
     params: Mapping[str, tuple[ParamDecl, ...]]
 
-    @property
-    def order(self) -> tuple[str, ...]:
-        return tuple(self.steps)
-
     def upstream_steps(self, name: str) -> set[str]:
         return {self.provider[output] for _, output in self.inputs[name]}
 
@@ -67,21 +63,6 @@ class Graph:
                 keep.add(name)
                 stack.extend(self.upstream_steps(name))
         return self._restricted(keep)
-
-    def downstream_of(self, names: Iterable[str]) -> set[str]:
-        """Steps that depend, directly or not, on any of ``names`` (included)."""
-        consumers: dict[str, set[str]] = {n: set() for n in self.steps}
-        for name in self.steps:
-            for upstream in self.upstream_steps(name):
-                consumers[upstream].add(name)
-        seen: set[str] = set()
-        stack = list(names)
-        while stack:
-            name = stack.pop()
-            if name not in seen:
-                seen.add(name)
-                stack.extend(consumers[name])
-        return seen
 
     def _restricted(self, keep: set[str]) -> Graph:
         steps = {n: d for n, d in self.steps.items() if n in keep}

@@ -86,6 +86,10 @@ class Sources:
         self.state.put(TABLE, (path, name), (stat_key(st), recorded, info))
         return info
 
+    def files(self) -> list[str]:
+        """The file of every project module located so far."""
+        return [found[0] for found in self._located.values() if found is not None and found[0]]
+
     def pipeline_modules(self) -> list[ModuleInfo]:
         """Every module that may hold steps, in a stable order.
 

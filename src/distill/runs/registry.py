@@ -227,6 +227,15 @@ class Registry:
         with _transaction(db):
             db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?)", list(pairs))
 
+    def last_status(self, step: str) -> str | None:
+        """The status of the step in the most recent run that recorded it, if any."""
+        if not self.exists():
+            return None
+        row = self.db.execute(
+            "SELECT status FROM step_runs WHERE step = ? ORDER BY started DESC LIMIT 1", (step,)
+        ).fetchone()
+        return str(row[0]) if row is not None else None
+
     def forget(self, key: str) -> None:
         """Drop a cache entry whose objects are lost, so it is recomputed."""
         db = self.db
