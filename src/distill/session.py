@@ -83,15 +83,26 @@ class StaticKeys:
 class Functions:
     """Step functions, imported from the user's modules only when a step must run."""
 
-    def __init__(self, project: Project, preloaded: Mapping[str, Callable[..., Any]] | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        sources: Sources,
+        preloaded: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
         self._project = project
+        self._sources = sources
         self._loaded: dict[str, Callable[..., Any]] = dict(preloaded or {})
+        self._fresh = False
 
     def __call__(self, decl: StepDecl) -> Callable[..., Any]:
         loaded = self._loaded.get(decl.name)
         if loaded is not None:
             return loaded
+        if not self._fresh:
+            _forget_changed_modules(self._sources)
+            self._fresh = True
         module = import_user_module(self._project, decl.module)
+        _note_imported(self._sources)
         fn = getattr(module, decl.name, None)
         if fn is None or not callable(fn):
             raise ProjectError(
@@ -176,6 +187,47 @@ class Session:
         self.keys.code_index.save_memo()
         self.state.save()
         self.registry.close()
+
+
+# Project module → hash of its source when this process last imported it through distill.
+_IMPORTED: dict[str, str] = {}
+
+
+def _project_modules(sources: Sources) -> list[str]:
+    """Project modules the pipeline reaches that this process has imported."""
+    return [name for name in sources.located() if name in sys.modules]
+
+
+def _forget_changed_modules(sources: Sources) -> None:
+    """Make the next import read the project's code as it is now.
+
+    NB: in a long-lived process (a notebook, a test session) a project module may have been
+        imported before its file was edited, or by the user rather than by distill; running
+        that old code would store its results under the new code's key:
+            import pipe; <edit pipe.py>; distill.run()   # must run the edited pipe
+    When any project module is not known to match its file, every project module is
+    forgotten, so modules that import from each other are re-imported together.
+    """
+    loaded = _project_modules(sources)
+    changed = False
+    for name in loaded:
+        info = sources.module(name)
+        if info is None or _IMPORTED.get(name) != info.source_hash:
+            changed = True
+            break
+    if changed:
+        for name in loaded:
+            sys.modules.pop(name, None)
+            _IMPORTED.pop(name, None)
+        importlib.invalidate_caches()
+
+
+def _note_imported(sources: Sources) -> None:
+    for name in _project_modules(sources):
+        if name not in _IMPORTED:
+            info = sources.module(name)
+            if info is not None:
+                _IMPORTED[name] = info.source_hash
 
 
 def import_user_module(project: Project, name: str) -> Any:
@@ -270,7 +322,7 @@ def _warm_session(
         keys=warm.keys,
         store=store or ObjectStore(project.store),
         registry=registry or Registry(project.store),
-        functions=Functions(project, functions),
+        functions=Functions(project, warm.sources, functions),
         state=warm.state,
         sources=warm.sources,
     )
@@ -366,7 +418,7 @@ def open_session(
         keys=keys,
         store=store or ObjectStore(project.store),
         registry=registry or Registry(project.store),
-        functions=Functions(project, functions),
+        functions=Functions(project, sources, functions),
         state=state,
         sources=sources,
     )

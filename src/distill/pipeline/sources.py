@@ -86,6 +86,10 @@ class Sources:
         self.state.put(TABLE, (path, name), (stat_key(st), recorded, info))
         return info
 
+    def located(self) -> list[str]:
+        """The name of every project module located so far."""
+        return [name for name, found in self._located.items() if found is not None]
+
     def files(self) -> list[str]:
         """The file of every project module located so far."""
         return [found[0] for found in self._located.values() if found is not None and found[0]]
