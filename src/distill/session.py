@@ -121,6 +121,7 @@ class IndexView:
         self._registry = registry
         self._store = store
         self.latest_entries: dict[str, CacheEntry] = registry.latest()
+        self._last_statuses: dict[str, str] | None = None
 
     def latest(self, step: str) -> CacheEntry | None:
         return self.latest_entries.get(step)
@@ -132,7 +133,9 @@ class IndexView:
         return self._registry.entries([key]).get(key)
 
     def ran_uncached(self, step: str) -> bool:
-        return self._registry.last_status(step) == "ran"
+        if self._last_statuses is None:
+            self._last_statuses = self._registry.last_statuses()
+        return self._last_statuses.get(step) == "ran"
 
     def damage(self, entry: CacheEntry) -> list[str]:
         problems = []

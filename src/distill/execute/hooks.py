@@ -12,6 +12,7 @@ written today keeps working then.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -70,4 +71,20 @@ def call(hooks: list[object], event: str, **kwargs: object) -> None:
     for hook in hooks:
         method = getattr(hook, event, None)
         if method is not None:
+            method(**kwargs)
+
+
+class Dispatcher:
+    """The hooks of one run, with each event's methods looked up once (a run emits thousands)."""
+
+    def __init__(self, hooks: list[object]) -> None:
+        self._hooks = hooks
+        self._methods: dict[str, list[Callable[..., object]]] = {}
+
+    def __call__(self, event: str, **kwargs: object) -> None:
+        methods = self._methods.get(event)
+        if methods is None:
+            methods = [m for m in (getattr(h, event, None) for h in self._hooks) if m is not None]
+            self._methods[event] = methods
+        for method in methods:
             method(**kwargs)

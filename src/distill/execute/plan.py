@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ..cache.key import KeyParts, explain, explain_static
+from ..cache.key import KeyParts, explain, explain_static, key_of
 
 if TYPE_CHECKING:
     from ..pipeline.graph import Graph
@@ -40,7 +40,8 @@ class Decision:
         reasons: why it is not fresh, one sentence each; empty when fresh.
         key: its cache key, or ``None`` while an upstream step has not run.
         entry: the cache entry it would reuse (fresh), or the one that failed a check.
-        parts: its key parts, with upstream hashes when the key is known.
+        parts: its key parts with upstream hashes, when it must run with a known key.
+        inputs: the ``(param, upstream hash)`` pairs its key was made with, when known.
     """
 
     step: str
@@ -49,6 +50,7 @@ class Decision:
     key: str | None
     entry: CacheEntry | None = None
     parts: KeyParts | None = None
+    inputs: tuple[tuple[str, str], ...] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"step": self.step, "state": self.state, "reasons": list(self.reasons)}
@@ -138,21 +140,26 @@ def decide(
             for p, s in upstream
         )
         return Decision(step, "recheck", reasons, None)
-    full = parts.with_inputs({param: known[output] for param, output in wired})
-    key = full.key
+    inputs = tuple(sorted((param, known[output]) for param, output in wired))
+    key = key_of(parts.static, inputs)
+    if not forced and decl.cache:
+        entry = cache.lookup(step, key)
+        if entry is not None:
+            damage = cache.damage(entry)
+            if not damage:
+                # NB: the full parts are only built for a step that runs: a fresh step of a
+                #     no-op run needs its key and nothing more.
+                return Decision(step, "fresh", (), key, entry, None, inputs)
+            full = parts.with_inputs(dict(inputs))
+            return Decision(step, "stale", tuple(damage), key, entry, full, inputs)
+    full = parts.with_inputs(dict(inputs))
     if forced:
-        return Decision(step, "stale", ("forced with --force",), key, cache.lookup(step, key), full)
+        return Decision(step, "stale", ("forced with --force",), key, cache.lookup(step, key), full, inputs)
     if not decl.cache:
-        return Decision(step, "stale", ("cache=False: runs every time",), key, None, full)
-    entry = cache.lookup(step, key)
-    if entry is None:
-        previous = previous_parts(cache.latest(step))
-        why = explain(full, previous) if previous is not None else [_no_entry(step, cache)]
-        return Decision(step, "stale", tuple(why), key, None, full)
-    damage = cache.damage(entry)
-    if damage:
-        return Decision(step, "stale", tuple(damage), key, entry, full)
-    return Decision(step, "fresh", (), key, entry, full)
+        return Decision(step, "stale", ("cache=False: runs every time",), key, None, full, inputs)
+    previous = previous_parts(cache.latest(step))
+    why = explain(full, previous) if previous is not None else [_no_entry(step, cache)]
+    return Decision(step, "stale", tuple(why), key, None, full, inputs)
 
 
 def plan_graph(

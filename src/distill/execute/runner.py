@@ -106,7 +106,7 @@ class _Run:
     session: Session
     view: IndexView
     decisions: dict[str, Decision]
-    hooks: list[object]
+    emit: _hooks.Dispatcher
     run_id: str
     forced: set[str]
     executor: Executor
@@ -141,8 +141,7 @@ class _Run:
             data = self.session.store.get(self.hashes[output])
         except StoreError as exc:
             producer = self.session.graph.provider[output]
-            _hooks.call(
-                self.hooks,
+            self.emit(
                 "on_warning",
                 step=producer,
                 message=f"{exc}; re-running {producer} to recompute {output}",
@@ -203,7 +202,7 @@ class _Run:
             return self._submit(step, _Started(None, None, None))
         decision = self.decisions.get(step)
         now = tuple(sorted((param, self.hashes[output]) for param, output in wired))
-        if decision is None or decision.parts is None or decision.parts.inputs != now:
+        if decision is None or decision.inputs != now:
             decision = decide(
                 step,
                 graph=graph,
@@ -219,7 +218,7 @@ class _Run:
             return True
         if decision.entry is not None and step not in self.forced:
             for message in decision.reasons:
-                _hooks.call(self.hooks, "on_warning", step=step, message=f"{message}; re-running {step}")
+                self.emit("on_warning", step=step, message=f"{message}; re-running {step}")
         cacheable = graph.steps[step].cache
         key = decision.key if cacheable else None
         return self._submit(step, _Started(key, decision.parts if cacheable else None, None))
@@ -255,7 +254,7 @@ class _Run:
         return False
 
     def _attempt(self, step: str, attempt: int) -> None:
-        _hooks.call(self.hooks, "on_step_start", step=step, attempt=attempt)
+        self.emit("on_step_start", step=step, attempt=attempt)
 
     def _release(self, step: str) -> None:
         """Forget values no step still has to read."""
@@ -264,7 +263,7 @@ class _Run:
                 self.values.pop(output, None)
 
     def _hit(self, step: str, entry: CacheEntry) -> None:
-        _hooks.call(self.hooks, "on_step_start", step=step, attempt=0)
+        self.emit("on_step_start", step=step, attempt=0)
         latest = self.view.latest_entries.get(step)
         if latest is None or latest.key != entry.key:
             self.relatest.append((step, entry.key))
@@ -304,7 +303,7 @@ class _Run:
             try:
                 packed = serialize(value)
             except Unstorable as exc:
-                _hooks.call(self.hooks, "on_warning", step=step, message=f"output {name} is not cached: {exc}")
+                self.emit("on_warning", step=step, message=f"output {name} is not cached: {exc}")
                 self.unstored[name] = value
                 continue
             digest = store.put(packed.data)
@@ -335,8 +334,7 @@ class _Run:
     def _record(self, result: StepResult) -> None:
         self.results[result.step] = result
         failed = result.status in ("failed", "skipped")
-        _hooks.call(
-            self.hooks,
+        self.emit(
             "on_step_end",
             step=result.step,
             status=result.status,
@@ -443,7 +441,7 @@ def run_plan(
         session,
         view or session.cache_view(),
         plan,
-        hook_list,
+        _hooks.Dispatcher(hook_list),
         run_id,
         set(force),
         executor or InProcessExecutor(),
@@ -451,7 +449,7 @@ def run_plan(
     started = time.perf_counter()
     steps = list(session.graph.steps)
     fresh = [d.step for d in plan.values() if d.state == "fresh"]
-    _hooks.call(hook_list, "on_run_start", run_id=run_id, steps=steps, fresh=fresh)
+    run.emit("on_run_start", run_id=run_id, steps=steps, fresh=fresh)
     try:
         run.run()
     finally:
@@ -463,6 +461,6 @@ def run_plan(
     failed = any(r.status in ("failed", "skipped") for r in run.results.values())
     status: RunStatus = "failed" if failed else "succeeded"
     duration = time.perf_counter() - started
-    _hooks.call(hook_list, "on_run_end", run_id=run_id, status=status, duration=duration)
+    run.emit("on_run_end", run_id=run_id, status=status, duration=duration)
     return RunResult(run_id, status, dict(run.results), duration)
 

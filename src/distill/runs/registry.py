@@ -80,7 +80,7 @@ class CacheEntry:
     needs the components of none of them.
     """
 
-    __slots__ = ("key", "step", "_components", "_outputs", "run_id", "created", "duration", "_objects")
+    __slots__ = ("key", "step", "_components", "_outputs", "run_id", "created", "duration", "_objects", "_parsed")
 
     def __init__(
         self,
@@ -94,6 +94,7 @@ class CacheEntry:
         objects: str | None = None,
     ) -> None:
         self._objects = objects
+        self._parsed: list[tuple[str, str, int | None]] | None = None
         self.key = key
         self.step = step
         self._components = components
@@ -111,16 +112,20 @@ class CacheEntry:
 
     def objects(self) -> list[tuple[str, str, int | None]]:
         """``(output, object hash, size)`` of each output, without decoding everything."""
+        if self._parsed is not None:
+            return self._parsed
         if self._objects is not None:
             out: list[tuple[str, str, int | None]] = []
             for line in self._objects.split("\n"):
                 name, digest, size = line.split("\t")
                 out.append((name, digest, int(size) if size else None))
-            return out
-        return [
-            (name, meta["hash"], meta.get("summary", {}).get("bytes"))
-            for name, meta in self.outputs.items()
-        ]
+        else:
+            out = [
+                (name, meta["hash"], meta.get("summary", {}).get("bytes"))
+                for name, meta in self.outputs.items()
+            ]
+        self._parsed = out
+        return out
 
     @property
     def outputs(self) -> dict[str, dict[str, Any]]:
@@ -227,14 +232,14 @@ class Registry:
         with _transaction(db):
             db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?)", list(pairs))
 
-    def last_status(self, step: str) -> str | None:
-        """The status of the step in the most recent run that recorded it, if any."""
+    def last_statuses(self) -> dict[str, str]:
+        """Each step's status in the most recent run that recorded it."""
         if not self.exists():
-            return None
-        row = self.db.execute(
-            "SELECT status FROM step_runs WHERE step = ? ORDER BY started DESC LIMIT 1", (step,)
-        ).fetchone()
-        return str(row[0]) if row is not None else None
+            return {}
+        rows = self.db.execute(
+            "SELECT step, status FROM step_runs WHERE rowid IN (SELECT max(rowid) FROM step_runs GROUP BY step)"
+        ).fetchall()
+        return {str(step): str(status) for step, status in rows}
 
     def forget(self, key: str) -> None:
         """Drop a cache entry whose objects are lost, so it is recomputed."""
