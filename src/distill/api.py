@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -247,6 +247,29 @@ def load_output(session: Session, entry: CacheEntry, name: str) -> Any:
     return deserialize(meta["kind"], session.store.get(meta["hash"]))
 
 
+class CachedOutputs(Mapping[str, Any]):
+    """The outputs of a cached run, each read from the store (and verified) on first lookup."""
+
+    def __init__(self, session: Session, entries: Mapping[str, CacheEntry]) -> None:
+        self._session = session
+        self._entries = dict(entries)
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            self._values[name] = load_output(self._session, self._entries[name], name)
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"CachedOutputs({', '.join(self._entries)})"
+
+
 # -- Pipeline: a graph of imported functions ------------------------------------------------
 
 
@@ -337,14 +360,15 @@ class Pipeline:
         params: Mapping[str, Any] | None = None,
         cache: bool = False,
         store: str | os.PathLike[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         """Run the pipeline and return its outputs by name.
 
         Args:
             targets: outputs to return (all by default; everything is computed either way
                 when the cache is off).
             params: values for run parameters.
-            cache: use the content-addressed store at ``store``.
+            cache: use the content-addressed store at ``store``; the outputs are then read
+                from the store when first looked up (verified by hash), not all at once.
             store: the store folder, required when ``cache`` is true.
         """
         params = dict(params or {})
@@ -369,7 +393,9 @@ class Pipeline:
             return {t: values[t] for t in targets}
         return values
 
-    def _run_cached(self, targets: Sequence[str] | None, params: dict[str, Any], store: str | os.PathLike[str] | None) -> dict[str, Any]:
+    def _run_cached(
+        self, targets: Sequence[str] | None, params: dict[str, Any], store: str | os.PathLike[str] | None
+    ) -> Mapping[str, Any]:
         if store is None:
             raise StepDefinitionError("Pipeline.run(cache=True) needs store=<folder>")
         modules = {fn.__module__ for fn in self._functions.values()}
@@ -393,12 +419,12 @@ class Pipeline:
                 raise RuntimeError(f"step {failed[0].step} failed:\n{failed[0].error}")
             wanted = list(targets) if targets else list(session.graph.provider)
             latest = session.registry.latest()
-            values = {}
+            entries = {}
             for name in wanted:
                 entry = latest.get(session.graph.provider[name])
                 if entry is None:
                     raise NotFoundError(f"no cached value for {name!r}")
-                values[name] = load_output(session, entry, name)
-            return values
+                entries[name] = entry
+            return CachedOutputs(session, entries)
         finally:
             session.close()
