@@ -26,6 +26,7 @@ Usage:  python benchmarks/bench_lint.py [--corpus DIR] [--repeats 5]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -404,10 +405,8 @@ def main(argv=None) -> int:
         print(
             f"target: < {TARGET:g} s in one process — {verdict} (median {ref:.3f} s, imports included)"
         )
-        try:
+        with contextlib.suppress(OSError):
             print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-        except OSError:
-            pass
     else:
         print(f"target: < {TARGET:g} s in one process — not measured ({rows[0].note})")
     return 0

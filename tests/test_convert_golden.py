@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,8 +131,12 @@ def build(case: Case, folder: Path) -> dict[str, str]:
     path = folder / "nb.ipynb"
     write_notebook(path, case.cells)
     files, _, _ = build_project(path, "nb")
-    # NB: pins are the versions installed where the test runs; the golden file says VERSION
-    return {rel: re.sub(r'==[0-9][^"]*"', '==VERSION"', text) for rel, text in files.items() if isinstance(text, str)}
+    # NB: pins are the versions installed where the test runs, and requires-python is the
+    # Python it runs on; the golden files say VERSION and PYTHON. Only the running Python's
+    # own version is replaced, so a project that names another one still differs.
+    running = f'requires-python = ">={sys.version_info.major}.{sys.version_info.minor}"'
+    return {rel: re.sub(r'==[0-9][^"]*"', '==VERSION"', text).replace(running, 'requires-python = ">=PYTHON"')
+            for rel, text in files.items() if isinstance(text, str)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lint_helpers import lint_cells, write_notebook
 
 from distill.cli.main import cli
 from distill.errors import DistillError
 from distill.lint.engine import discover, lint_paths, load_config
 from distill.lint.rules import RULES
+from lint_helpers import lint_cells, write_notebook
 
 
 def lint(*args: str) -> tuple[int, str]:

@@ -32,7 +32,7 @@ from distill.notebook.read import NotebookError
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient", reason="nbclient is not installed: pip install 'distill[execute]'")
 pytest.importorskip("ipykernel", reason="ipykernel is not installed: pip install 'distill[execute]'")
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell  # noqa: E402 - after importorskip
 
 
 def _has_python3_kernel() -> bool:

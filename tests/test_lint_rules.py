@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from lint_helpers import Case, found, run_case
 
 HIDDEN = ("DL103", "DL104")

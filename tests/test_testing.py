@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure  # figures made directly, without pyplot: no backend, no global state
+from matplotlib.figure import (
+    Figure,  # figures made directly, without pyplot: no backend, no global state
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler

@@ -28,8 +28,8 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Comparison", "assert_same", "compare", "describe"]
 
@@ -288,7 +288,7 @@ def _text_difference(expected: str | bytes | bytearray, actual: str | bytes | by
     if len(expected) <= _SHORT and len(actual) <= _SHORT:
         return f"{expected!r} vs {actual!r}"
     at = next(
-        (i for i, (x, y) in enumerate(zip(expected, actual)) if x != y), min(len(expected), len(actual))
+        (i for i, (x, y) in enumerate(zip(expected, actual, strict=False)) if x != y), min(len(expected), len(actual))
     )
     start = max(0, at - 10)
     left, right = expected[start : at + 20], actual[start : at + 20]
@@ -322,7 +322,7 @@ def _compare_mapping(expected: Any, actual: Any, tol: _Tolerance, depth: int) ->
 def _compare_sequence(expected: Any, actual: Any, tol: _Tolerance, depth: int) -> _Outcome:
     if len(expected) != len(actual):
         return _Outcome(False, "sequence", f"length {len(expected)} vs {len(actual)}")
-    for i, (x, y) in enumerate(zip(expected, actual)):
+    for i, (x, y) in enumerate(zip(expected, actual, strict=False)):  # user types: len and iter may disagree
         inner = _compare(x, y, tol, depth + 1)
         if not inner.equal:
             return _Outcome(False, "sequence", inner.detail, f"[{i}]{inner.path}")
@@ -399,7 +399,7 @@ def _compare_frame(expected: Any, actual: Any, tol: _Tolerance, depth: int) -> _
     index = _index_difference(expected.index, actual.index)
     if index:
         return _Outcome(False, "frame", index)
-    for i, (e_type, a_type) in enumerate(zip(expected.dtypes, actual.dtypes)):
+    for i, (e_type, a_type) in enumerate(zip(expected.dtypes, actual.dtypes, strict=True)):
         if e_type.kind != a_type.kind:
             return _Outcome(
                 False, "frame", f"column {_show(expected.columns[i])}: dtype {e_type} vs {a_type}"
@@ -483,7 +483,7 @@ def _label_difference(what: str, expected: Any, actual: Any) -> str:
         return f"columns {'; '.join(parts)}"
     if what == "columns" and len(e_labels) == len(a_labels):
         return f"column order {_clip(repr(e_labels), _SHORT)} vs {_clip(repr(a_labels), _SHORT)}"
-    at = next((i for i, (x, y) in enumerate(zip(e_labels, a_labels)) if not _same_label(x, y)), None)
+    at = next((i for i, (x, y) in enumerate(zip(e_labels, a_labels, strict=False)) if not _same_label(x, y)), None)
     if at is None:
         return f"{what} {_clip(repr(e_labels), _SHORT)} vs {_clip(repr(a_labels), _SHORT)}"
     return f"{what} differs, first at position {at}: {_show(e_labels[at])} vs {_show(a_labels[at])}"
@@ -519,7 +519,7 @@ def _values_difference(expected: Any, actual: Any, tol: _Tolerance) -> str:
         same = numpy.array(
             [
                 (_is_missing(x) and _is_missing(y)) or _compare(x, y, tol, 1).equal
-                for x, y in zip(left, right)
+                for x, y in zip(left, right, strict=False)
             ],
             dtype=bool,
         )

@@ -318,13 +318,13 @@ class _Visitor(ast.NodeVisitor):
                 return True
         return False
 
-    def _read(self, name: str, node: ast.AST) -> None:
+    def _read(self, name: str, node: ast.expr) -> None:
         if self._resolve(name):
             return
         if self.deferred and self.definition is not None:
             self.definition.reads.setdefault(name)
         elif name not in self.bound and name not in self.uses:
-            self.uses[name] = Use(name, node.lineno, node.col_offset + 1)  # type: ignore[attr-defined]
+            self.uses[name] = Use(name, node.lineno, node.col_offset + 1)
 
     def _bind(self, name: str, node: ast.AST, how: str) -> None:
         if self.scopes:
@@ -349,14 +349,14 @@ class _Visitor(ast.NodeVisitor):
         self.bound.add(name)
         self.bindings.append(Binding(name, getattr(node, "lineno", 0), how))
 
-    def _mutate(self, name: str, node: ast.AST, how: str) -> None:
+    def _mutate(self, name: str, node: ast.expr, how: str) -> None:
         if self._resolve(name):
             return
         if self.deferred:
             if self.definition is not None:
                 self.definition.mutates.setdefault(name)
             return
-        self.mutations.append(Mutation(name, node.lineno, how))  # type: ignore[attr-defined]
+        self.mutations.append(Mutation(name, node.lineno, how))
 
     # -- names and targets ------------------------------------------------------------
 
@@ -563,8 +563,11 @@ class _Visitor(ast.NodeVisitor):
     def visit_ListComp(self, node: ast.ListComp) -> None:
         self._comprehension(node, [node.elt])
 
-    visit_SetComp = visit_ListComp  # type: ignore[assignment]
-    visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
+        self._comprehension(node, [node.elt])
 
     def visit_DictComp(self, node: ast.DictComp) -> None:
         self._comprehension(node, [node.key, node.value])
@@ -668,7 +671,7 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Dict(self, node: ast.Dict) -> None:
         saved = self.context
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             if key is not None:
                 self.context = None
                 self.visit(key)

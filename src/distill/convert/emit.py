@@ -59,9 +59,17 @@ def apply_edits(code: str, edits: list[Edit]) -> str:
     return out
 
 
-def _span(lines: list[str], node: ast.AST, text: str) -> Edit:
-    return Edit(node.lineno, _char_col(lines, node.lineno, node.col_offset),  # type: ignore[attr-defined]
-                node.end_lineno, _char_col(lines, node.end_lineno, node.end_col_offset), text)  # type: ignore[attr-defined]
+def _end(node: ast.arg | ast.expr) -> tuple[int, int]:
+    """Where ``node`` ends: line and byte column (``ast.parse`` always sets both)."""
+    line = node.end_lineno if node.end_lineno is not None else node.lineno
+    col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+    return line, col
+
+
+def _span(lines: list[str], node: ast.expr, text: str) -> Edit:
+    end_line, end_col = _end(node)
+    return Edit(node.lineno, _char_col(lines, node.lineno, node.col_offset),
+                end_line, _char_col(lines, end_line, end_col), text)
 
 
 def indent(code: str, prefix: str = INDENT) -> str:
@@ -152,11 +160,11 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     previous_cell: int | None = None
     query = step.statements[0].query if step.kind == "query" else None
     if query is not None:
-        version = dict(step.inputs)
-        bound = ", ".join(f"{json.dumps(n)}: {version.get(n, n)}" for n in query.names)
+        versions = dict(step.inputs)
+        bound = ", ".join(f"{json.dumps(n)}: {versions.get(n, n)}" for n in query.names)
         body_parts.append(f"{query.output} = run_query({query.output}_sql, database, {{{bound}}})")
     for s in step.statements if query is None else ():
-        if step.kind == "figure" and _is_show(s, plan.ir):
+        if step.kind == "figure" and is_show(s, plan.ir):
             continue
         code, uses_functools, unsafe = _statement_code(s, plan, renames)
         if unsafe:
@@ -182,7 +190,7 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     body = "\n".join(body_parts)
     epilogue: list[str] = []
     if step.kind == "figure":
-        epilogue = ["figure = {0}.gcf()".format(pyplot), f"{pyplot}.close(figure)", "return figure"]
+        epilogue = [f"figure = {pyplot}.gcf()", f"{pyplot}.close(figure)", "return figure"]
         needs.add("pyplot")
     elif len(step.outputs) == 1:
         epilogue = [f"return {step.outputs[0][0]}"]
@@ -251,7 +259,11 @@ def _merge(edits: list[Edit]) -> list[Edit]:
     return list(seen.values())
 
 
-def _is_show(s: Stmt, ir: NotebookIR) -> bool:
+def is_show(s: Stmt, ir: NotebookIR) -> bool:
+    """Whether ``s`` is a bare call that shows a figure: ``plt.show()``, ``fig.show()``...
+
+    A figure step leaves it out of its function, and ``verify`` captures the figure before it.
+    """
     node = s.node
     if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
         return False
@@ -417,11 +429,10 @@ def _signature_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list
         star = "" if (args.vararg or args.kwonlyargs) else "*, "
         return [Edit(anchor.lineno, _char_col(lines, anchor.lineno, anchor.col_offset) - 2,
                      anchor.lineno, _char_col(lines, anchor.lineno, anchor.col_offset) - 2, f"{star}{added}, ")]
-    last: ast.AST | None = None
+    last: ast.arg | ast.expr | None = None
     for candidate in [*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, *args.defaults,
                       *[d for d in args.kw_defaults if d is not None]]:
-        if candidate is not None and (last is None or (candidate.end_lineno, candidate.end_col_offset) >  # type: ignore[attr-defined]
-                                      (last.end_lineno, last.end_col_offset)):  # type: ignore[attr-defined]
+        if candidate is not None and (last is None or _end(candidate) > _end(last)):
             last = candidate
     if last is None:
         # no parameters: insert right after the opening parenthesis
@@ -430,8 +441,8 @@ def _signature_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list
         col = text.index("(", text.index(node.name)) + 1
         return [Edit(line, col, line, col, f"*, {added}")]
     star = "" if (args.vararg or args.kwonlyargs) else "*, "
-    end_line = last.end_lineno  # type: ignore[attr-defined]
-    end_col = _char_col(lines, end_line, last.end_col_offset)  # type: ignore[attr-defined]
+    end_line, end_byte = _end(last)
+    end_col = _char_col(lines, end_line, end_byte)
     return [Edit(end_line, end_col, end_line, end_col, f", {star}{added}")]
 
 

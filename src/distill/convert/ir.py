@@ -48,9 +48,9 @@ PURE_METHODS = frozenset({
     "strip", "lower", "upper", "replace", "startswith", "endswith", "get", "argmax", "argmin", "reshape",
     "ravel", "flatten", "score", "predict", "predict_proba", "transform", "crosstab", "concat", "merge",
     "dropna", "fillna", "drop", "rename", "apply", "map", "loc", "iloc", "style", "background_gradient",
-    "to_markdown", "info", "nbytes", "shape", "dtypes", "columns", "index", "size", "ndim", "T", "resample",
+    "to_markdown", "nbytes", "shape", "dtypes", "columns", "index", "size", "ndim", "T", "resample",
     "unstack", "stack", "melt", "pivot", "explode", "cumprod", "cummax", "cummin", "clip", "where", "mask",
-    "sample", "nsmallest", "corrwith", "dot", "sqrt", "log", "exp", "mean", "array", "asarray", "arange",
+    "sample", "corrwith", "dot", "sqrt", "log", "exp", "array", "asarray", "arange",
     "linspace", "zeros", "ones", "percentile", "bincount", "histogram", "isclose", "allclose",
 })
 #: Methods whose bare call is there for its effect on the receiver (models learn in place).
@@ -236,9 +236,8 @@ def _plain(text: str) -> str:
 
 
 def _start_line(node: ast.stmt) -> int:
-    decorators = getattr(node, "decorator_list", None)
-    if decorators:
-        return min(d.lineno for d in decorators)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.decorator_list:
+        return min(d.lineno for d in node.decorator_list)
     return node.lineno
 
 
@@ -411,20 +410,27 @@ def _mutations(s: Stmt) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _literal(node: ast.expr) -> object:
+NOT_LITERAL = object()
+"""What ``literal_value`` returns for an expression that is not a param-worthy literal."""
+
+
+def literal_value(node: ast.expr) -> object:
+    """The value of a literal a param can hold, else ``NOT_LITERAL``.
+
+    Scalars (``SCALARS``) and non-empty lists or tuples of one scalar type are literals:
+        0.5, "north", [2020, 2021]   ->  the value
+        [], [1, "a"], {"k": 1}, f(x) ->  NOT_LITERAL
+    """
     try:
         value = ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return _NO
+        return NOT_LITERAL
     if isinstance(value, SCALARS):
         return value
     if isinstance(value, (list, tuple)) and value and all(type(v) is type(value[0]) for v in value) \
             and isinstance(value[0], SCALARS):
         return value
-    return _NO
-
-
-_NO = object()
+    return NOT_LITERAL
 
 
 def _is_param(s: Stmt, ir: NotebookIR, bound_count: dict[str, int], mutated: set[str],
@@ -436,8 +442,8 @@ def _is_param(s: Stmt, ir: NotebookIR, bound_count: dict[str, int], mutated: set
     if len(targets) != 1 or not isinstance(targets[0], ast.Name):
         return False
     name = targets[0].id
-    value = _literal(node.value)
-    if value is _NO or name in BUILTIN_NAMES or name.startswith("_"):
+    value = literal_value(node.value)
+    if value is NOT_LITERAL or name in BUILTIN_NAMES or name.startswith("_"):
         return False
     s.value = value
     if ir.parameters_cell == s.cell:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..notebook.flow import BUILTIN_NAMES
-from .ir import NotebookIR, Stmt
-from .transforms import Log
+from .ir import NOT_LITERAL, NotebookIR, Stmt, literal_value
+from .transforms import Log, Refusal
 
 DATA_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".pq", ".xlsx", ".xls", ".feather",
                            ".arrow", ".pkl", ".pickle", ".h5", ".hdf5", ".npy", ".npz", ".db", ".sqlite", ".sqlite3",
@@ -118,8 +118,6 @@ def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
 
 def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str, Param]) -> None:
     """A literal constant bound only once above a query and read by it is a param of the query."""
-    from .ir import _NO, _literal
-
     if name in params:
         return
     binders = [s for s in ir.statements if name in s.binds]
@@ -129,8 +127,8 @@ def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str
     node = s.node
     if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
         return
-    value = _literal(node.value)
-    if value is _NO:
+    value = literal_value(node.value)
+    if value is NOT_LITERAL:
         return
     s.kind, s.value, s.reason = "param", value, "a literal constant the SQL query binds"
     params[name] = Param(name, value, _annotation(value), s.cell, s.line, s.reason)
@@ -219,6 +217,23 @@ _SQL_NAME = re.compile(r"(?<![:\w]):(\w+)|\$(\w+)|\{(\w+)\}")
 _CHANGES = re.compile(r"^\s*(create|insert|update|delete|drop|alter|replace|attach|pragma|begin|commit)\b", re.I)
 
 
+def _placeholders(sql: str) -> tuple[str, list[str]]:
+    """``sql`` with every placeholder written ``:name``, and the names in order of first use.
+
+    NB: notebooks write placeholders three ways; the query file uses one:
+        WHERE a > :low AND b < $high AND c = {cap}  ->  WHERE a > :low AND b < :high AND c = :cap
+    """
+    names: list[str] = []
+
+    def bind(match: re.Match[str]) -> str:
+        name = next(g for g in match.groups() if g)
+        if name not in names:
+            names.append(name)
+        return f":{name}"
+
+    return _SQL_NAME.sub(bind, sql), names
+
+
 def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -> None:
     """``%%sql`` cells become queries in ``.sql`` files with bound parameters; connections become a param."""
     from .ir import Query
@@ -260,15 +275,7 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -
                                             "a pipeline step reads data", "run such SQL outside the notebook, "
                                          "or in Python with sqlite3 in a cell, then convert again"))
             continue
-        names: list[str] = []
-
-        def bind(match: re.Match[str]) -> str:
-            name = next(g for g in match.groups() if g)
-            if name not in names:
-                names.append(name)
-            return f":{name}"
-
-        text = _SQL_NAME.sub(bind, sql)
+        text, names = _placeholders(sql)
         for name in names:
             _constant_to_param(ir, name, s, params)
         output = target or f"query_cell_{s.cell}"
@@ -321,9 +328,7 @@ def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> dict[str, He
     return helpers
 
 
-def _refusal(s: Stmt, reason: str, hint: str):  # type: ignore[no-untyped-def]
-    from .transforms import Refusal
-
+def _refusal(s: Stmt, reason: str, hint: str) -> Refusal:
     return Refusal(s.cell, s.line, reason, hint)
 
 
@@ -551,7 +556,7 @@ def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
                 if (name, index) in version_name:
                     latest[name] = index
     # function names: a step with one output is named after it
-    used: set[str] = set(taken) - {v for v in version_name.values()}
+    used: set[str] = set(taken) - set(version_name.values())
     for step in steps:
         if len(step.outputs) == 1 and step.kind != "figure":
             step.name = step.outputs[0][1]

@@ -23,6 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DistillError
 from ..lint.deps import KERNEL_MODULES, distributions_for, is_local, is_standard, normalize
@@ -30,11 +31,14 @@ from ..notebook.model import Notebook
 from ..notebook.read import read_notebook
 from . import emit
 from .emit import quiet_parse
-from .ir import build_ir
+from .ir import NotebookIR, build_ir
 from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, slug
 from .report import conversion_report
 from .tests_gen import lib_tests, pipeline_tests
 from .transforms import TRANSFORMS, Log, Note, Refusal, apply
+
+if TYPE_CHECKING:
+    from ..lint.model import Finding
 
 #: Distributions the generated project always needs.
 BASE_REQUIREMENTS = ("distill",)
@@ -185,7 +189,7 @@ def _title(nb: Notebook) -> str:
     return nb.path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or "Notebook"
 
 
-def _local_modules(ir, folder: Path) -> set[str]:  # type: ignore[no-untyped-def]
+def _local_modules(ir: NotebookIR, folder: Path) -> set[str]:
     out = set()
     for s in ir.imports:
         for imp in s.analysis.imports:
@@ -294,7 +298,7 @@ def _params_yaml(plan: ConversionPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _lint(source: Path):  # type: ignore[no-untyped-def]
+def _lint(source: Path) -> tuple[Finding, ...]:
     from ..lint.engine import LintConfig, lint_file
 
     try:

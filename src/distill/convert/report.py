@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .plan import ConversionPlan
 from .transforms import Note
+
+if TYPE_CHECKING:
+    from ..lint.model import Finding
 
 _KIND_TEXT = {
     "import": "imports",
@@ -30,7 +34,7 @@ def _cell(value: object) -> str:
 
 
 def conversion_report(source: Path, plan: ConversionPlan, notes: Sequence[Note], requirements: Sequence[str],
-                      package: str, findings: Sequence[object]) -> str:
+                      package: str, findings: Sequence[Finding]) -> str:
     ir = plan.ir
     out = [f"# Conversion of `{source.name}`", "",
            f"`distill convert` turned the notebook into the package `{package}`: "
@@ -89,15 +93,15 @@ def conversion_report(source: Path, plan: ConversionPlan, notes: Sequence[Note],
              for s in displays]
     if rows:
         out += ["| cell | line | what | source | why |", "| --- | --- | --- | --- | --- |"]
-        for cell, line, action, text, why in sorted(rows, key=lambda r: (r[0], r[1])):
-            out.append(f"| {cell or '—'} | {line or '—'} | {action} | `{_cell(text)[:80]}` | {_cell(why)} |")
+        for number, line, action, text, why in sorted(rows, key=lambda r: (r[0], r[1])):
+            out.append(f"| {number or '—'} | {line or '—'} | {action} | `{_cell(text)[:80]}` | {_cell(why)} |")
     else:
         out.append("Nothing.")
     out += ["", "## Lint findings of the notebook", ""]
     if findings:
         for f in findings:
-            where_text = f"cell {f.cell}" + (f":{f.line}" if f.line else "") if f.cell else "notebook"  # type: ignore[attr-defined]
-            out.append(f"- {where_text}: {f.code} {_cell(f.message)}")  # type: ignore[attr-defined]
+            where_text = f"cell {f.cell}" + (f":{f.line}" if f.line else "") if f.cell else "notebook"
+            out.append(f"- {where_text}: {f.code} {_cell(f.message)}")
     else:
         out.append("None.")
     return "\n".join(out) + "\n"

@@ -138,7 +138,7 @@ def apply(transforms: Sequence[Transform], sources: list[str], log: Log) -> list
 def _broken(before: list[str], after: list[str]) -> tuple[int, str] | None:
     if len(before) != len(after):
         return -1, f"{len(before)} cells became {len(after)}"
-    for index, (old, new) in enumerate(zip(before, after)):
+    for index, (old, new) in enumerate(zip(before, after, strict=True)):
         if old == new or not _parses(old):
             continue
         if not _parses(new):
@@ -347,7 +347,8 @@ def other_magics_to_comments(sources: list[str], log: Log) -> list[str]:
             why = ("a shell command: it is not run by the pipeline" if call.kind == "shell"
                    else f"the magic %{call.name} has no pipeline equivalent")
             log.note(index, call.line, "comment", why)
-            indent = re.match(r"\s*", lines[call.line - 1]).group(0)  # type: ignore[union-attr]
+            blank = re.match(r"\s*", lines[call.line - 1])  # NB: always matches, maybe empty
+            indent = blank.group(0) if blank else ""
             if call.kind == "cell":
                 original_lines = log.originals[index].split("\n")
                 lines = [f"# {line}" if line.strip() else "" for line in original_lines]

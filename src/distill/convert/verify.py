@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import DistillError
-from .emit import _is_show
+from ..notebook.kernel import NotebookNode, installed_kernel, new_code_cell, read_node
+from .emit import is_show
 from .ir import CLOCK_CALLS, NotebookIR
 from .plan import ConversionPlan, StepPlan
 
@@ -260,17 +261,15 @@ def __distill_record__(function, name, needs):
 '''
 
 
-def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[Any, dict[int, int]]:
+def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[NotebookNode, dict[int, int]]:
     """A copy of the notebook that saves each step's outputs where the step ends.
 
     Returns the nbformat node and, for each of its code cells, the original cell number.
     """
-    import nbformat
-
-    node = nbformat.read(str(notebook), as_version=4)
+    node = read_node(notebook)
     after: dict[tuple[int, int], list[str]] = {}  # (cell, end line) -> code to run there
     for step in plan.steps:
-        drawing = [s for s in step.statements if not (step.kind == "figure" and _is_show(s, plan.ir))]
+        drawing = [s for s in step.statements if not (step.kind == "figure" and is_show(s, plan.ir))]
         last = max(drawing or step.statements, key=lambda s: s.position)
         if step.kind == "figure":
             names = sorted({n for s in step.statements for n in s.binds})
@@ -283,7 +282,7 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[An
             s = helper.stmt
             after.setdefault((s.cell, s.end_line), []).append(
                 f"{helper.name} = __distill_record__({helper.name}, {helper.name!r}, {list(helper.needs)!r})")
-    cells = [nbformat.v4.new_code_cell(CAPTURE_CODE.format(folder=str(folder)))]
+    cells = [new_code_cell(CAPTURE_CODE.format(folder=str(folder)))]
     origin = {0: 0}
     for number, cell in enumerate(node.cells, start=1):
         if cell.cell_type != "code":
@@ -296,17 +295,17 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[An
             chunk = lines[start:end] if not magic else lines
             extra = after[(number, end)]
             if magic:
-                cells.append(nbformat.v4.new_code_cell("\n".join(chunk)))
+                cells.append(new_code_cell("\n".join(chunk)))
                 origin[len(cells) - 1] = number
-                cells.append(nbformat.v4.new_code_cell("\n".join(extra)))
+                cells.append(new_code_cell("\n".join(extra)))
                 origin[len(cells) - 1] = number
                 start = len(lines)
                 break
-            cells.append(nbformat.v4.new_code_cell("\n".join([*chunk, *extra])))
+            cells.append(new_code_cell("\n".join([*chunk, *extra])))
             origin[len(cells) - 1] = number
             start = end
         if start < len(lines) and "\n".join(lines[start:]).strip():
-            cells.append(nbformat.v4.new_code_cell("\n".join(lines[start:])))
+            cells.append(new_code_cell("\n".join(lines[start:])))
             origin[len(cells) - 1] = number
     node.cells = cells
     return node, origin
@@ -318,12 +317,11 @@ def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: f
         import nbclient
     except ImportError as exc:
         raise DistillError("verify needs nbclient and ipykernel", hint='pip install "distill[execute]"') from exc
-    from ..lint.execute import _installed_kernel
 
     node, origin = instrumented(notebook, plan, folder)
     if log:
         log(f"running {notebook.name} in a fresh kernel")
-    client = nbclient.NotebookClient(node, timeout=max(1, int(timeout)), kernel_name=_installed_kernel(node),
+    client = nbclient.NotebookClient(node, timeout=max(1, int(timeout)), kernel_name=installed_kernel(node),
                                      allow_errors=False, resources={"metadata": {"path": str(notebook.parent)}})
     try:
         # NB: the kernel's own stderr (start-up banners, warnings) would land in our terminal
@@ -331,15 +329,15 @@ def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: f
             for index, cell in enumerate(node.cells):
                 client.execute_cell(cell, index)
     except nbclient.exceptions.CellExecutionError as exc:
-        index = _failed_index(node)
-        cell = origin.get(index, 0) if index is not None else 0
+        failed = _failed_index(node)
+        cell = origin.get(failed, 0) if failed is not None else 0
         raise VerifyError(f"{notebook.name}: cell {cell} failed in a fresh kernel: {exc.ename}: "
                           f"{str(exc.evalue)[:300]}",
                           hint="the notebook must run top to bottom; `distill lint --execute` shows why") from exc
     except nbclient.exceptions.CellTimeoutError as exc:
         raise VerifyError(f"{notebook.name}: a cell ran longer than {timeout:g}s",
                           hint="pass --timeout with more seconds") from exc
-    except Exception as exc:  # noqa: BLE001 - kernel start failures and deaths, reported as such
+    except Exception as exc:  # kernel start failures and deaths, reported as such
         raise VerifyError(f"{notebook.name}: the notebook could not be run: {type(exc).__name__}: {exc}") from exc
     drawn = set()
     for index, cell in enumerate(node.cells):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..analysis.cells import Call
 from ..notebook.flow import HISTORY_NAME, AnalysedCell, NotebookAnalysis, is_provided
 from ..notebook.model import Cell
 from . import deps
@@ -359,7 +360,7 @@ def randomness(ctx: Context) -> Iterator[Finding]:
                 yield ctx.finding("DL501", reason, cell, call.line, call.column)
 
 
-def _unseeded(name: str, head: str, tail: str, call, seeded: set[str]) -> str | None:  # type: ignore[no-untyped-def]
+def _unseeded(name: str, head: str, tail: str, call: Call, seeded: set[str]) -> str | None:
     everything = "all" in seeded
     if name.startswith("numpy.random.") and name.count(".") == 2:
         if tail in ("default_rng", "RandomState", "Generator") and call.nargs == 0 and call.literal("seed") is None \

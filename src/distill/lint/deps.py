@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -75,7 +75,7 @@ def declared_near(folder: Path) -> tuple[frozenset[str], tuple[Path, ...]]:
     return frozenset(names), tuple(files)
 
 
-def _reader_for(filename: str):  # type: ignore[no-untyped-def]
+def _reader_for(filename: str) -> Callable[[Path], list[str]] | None:
     if filename.startswith("requirements") and filename.endswith((".txt", ".in")):
         return _requirements
     return {"pyproject.toml": _pyproject, "environment.yml": _environment, "environment.yaml": _environment,

@@ -32,14 +32,12 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 
 from ..errors import DistillError
+from ..notebook.kernel import NotebookNode, import_runtime, installed_kernel, read_node
 from ..notebook.read import NotebookError, read_notebook
 from .model import Finding
-
-if TYPE_CHECKING:
-    from types import ModuleType
 
 CellStatus = Literal["ok", "error", "not-run", "timeout"]
 Outcome = Literal["confirmed", "refuted", "undetermined"]
@@ -50,7 +48,6 @@ CONFIRMABLE = frozenset({"DL002", "DL103", "DL104"})
 
 SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
 NAME_ERRORS = frozenset({"NameError", "UnboundLocalError"})
-INSTALL_HINT = 'pip install "distill[execute]"'
 EVALUE_LIMIT = 200
 SKIP_TAG = "skip-execution"  # nbclient's default ``skip_cells_with_tag``
 
@@ -182,13 +179,13 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
         >>> [(run.number, run.status, run.ename) for run in execution.cells]  # doctest: +SKIP
         [(2, 'ok', None), (3, 'error', 'NameError'), (5, 'ok', None)]
     """
-    nbclient, nbformat = _import_runtime()
+    nbclient, _ = import_runtime()
     for label, value in (("timeout", timeout), ("cell_timeout", cell_timeout)):
         if value is not None and not value > 0:
             raise DistillError(f"{label} must be a positive number of seconds, got {value!r}",
                                hint=f"pass {label}=60, say, or leave it out for the default")
     source = Path(path)
-    node = _read(source, nbformat)
+    node = _read(source)
     code = [(index, cell) for index, cell in enumerate(node.cells) if cell.cell_type == "code"]
     per_cell = cell_timeout if cell_timeout is not None else timeout
     replies: dict[int, dict[str, Any]] = {}
@@ -201,7 +198,7 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
     deadline = started + timeout
     client = nbclient.NotebookClient(
         node,
-        kernel_name=kernel_name or _installed_kernel(node),
+        kernel_name=kernel_name or installed_kernel(node),
         allow_errors=True,
         # NB: nbclient's own `timeout` trait is an Integer (0.5 would become "no limit");
         # `timeout_func` may return a float, so the per-cell limit is set through it below.
@@ -262,60 +259,14 @@ def run_fresh(path: str | Path, *, timeout: float = 120.0, cell_timeout: float |
                      error=error)
 
 
-def _installed_kernel(node: Any) -> str:
-    """The notebook's kernel when installed here, else ``python3`` for a Python notebook.
-
-    NB: kernel names are machine-specific ("python2", "conda-env-ds-py"); a fresh run checks
-    the notebook's code, so a Python notebook runs on this machine's Python kernel:
-        kernelspec.name == "conda-env-ds-py", language == "python"  ->  "python3"
-    Returns "" (nbclient's choice: the notebook's own name) for other languages.
-    """
-    spec = node.metadata.get("kernelspec") or {}
-    name = spec.get("name") or ""
-    language = str(spec.get("language") or (node.metadata.get("language_info") or {}).get("name") or "python").lower()
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager
-
-        installed = set(KernelSpecManager().find_kernel_specs())
-    except Exception:  # noqa: BLE001 - without the list, let nbclient report the missing kernel
-        return ""
-    if name in installed or not language.startswith("python"):
-        return ""
-    return "python3" if "python3" in installed else ""
-
-
-def _import_runtime() -> tuple[ModuleType, ModuleType]:
-    """nbclient and nbformat, or a DistillError saying what to install."""
-    import importlib.util
-
-    try:
-        import nbclient
-        import nbclient.exceptions
-        import nbformat
-    except ImportError as exc:
-        raise DistillError(
-            f"running notebooks needs nbclient, which cannot be imported ({exc})",
-            hint=INSTALL_HINT) from exc
-    try:
-        # NB: the kernel is a separate process; finding ipykernel is enough, and cheaper than
-        # importing it here.
-        found = importlib.util.find_spec("ipykernel") is not None
-    except (ImportError, ValueError):  # ValueError: a module entry with no spec
-        found = False
-    if not found:
-        raise DistillError("running notebooks needs ipykernel, which is not installed",
-                           hint=INSTALL_HINT)
-    return nbclient, nbformat
-
-
-def _read(path: Path, nbformat: ModuleType) -> Any:
+def _read(path: Path) -> NotebookNode:
     """The notebook as an nbformat v4 node, or the clear error ``read_notebook`` gives."""
     try:
         with warnings.catch_warnings():
             # NB: nbformat warns about repairs (missing cell ids...) it makes in memory; lint
             # reports the notebook's shape elsewhere, the run only needs the cells.
             warnings.simplefilter("ignore")
-            return nbformat.read(path, as_version=4)
+            return read_node(path)
     except Exception as exc:  # nbformat raises many types; read_notebook explains them
         read_notebook(path)  # raises NotebookError naming the problem and where
         raise NotebookError(path, f"cannot be read by nbformat: {type(exc).__name__}: {exc}",
@@ -532,7 +483,7 @@ def render_check(check: Check) -> str:
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
         for row in [header, *rows]:
             cell = row[0].rjust(widths[0])
-            middle = "  ".join(value.ljust(width) for value, width in zip(row[1:4], widths[1:]))
+            middle = "  ".join(value.ljust(width) for value, width in zip(row[1:4], widths[1:], strict=True))
             lines.append(f"{cell}  {middle}  {_cut(row[4], 120)}".rstrip())
     else:
         lines.append("no confirmable findings (DL002, DL103, DL104) and no unpredicted failures")

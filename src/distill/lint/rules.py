@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import DistillError, did_you_mean
-from .model import Rule
+from .model import Rule, Severity
 
 
-def _rule(code: str, name: str, severity: str, summary: str, why: str, fix: str) -> Rule:
-    return Rule(code, name, severity, summary, why, fix)  # type: ignore[arg-type]
+def _rule(code: str, name: str, severity: Severity, summary: str, why: str, fix: str) -> Rule:
+    return Rule(code, name, severity, summary, why, fix)
 
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in (

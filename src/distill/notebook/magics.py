@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol, cast
 
 from ..analysis.cells import parse
 
@@ -119,7 +121,7 @@ def _line_syntax(source: str) -> str:
     return "\n".join(_keep_timed_statement(line) for line in code.split("\n"))
 
 
-def _cleanup(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+def _cleanup(manager: _Transformer, lines: list[str]) -> list[str]:
     """IPython's clean-ups that keep the line count: common indentation, ``>>>`` and ``In [1]:`` prompts."""
     if not any(line.startswith((" ", "\t", ">>>", "In [", "...")) for line in lines[:1]):
         return lines
@@ -134,15 +136,26 @@ def _cleanup(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped
 
 
 _ESCAPED = re.compile(r"^\s*[!%?]|^\s*[\w.\[\], ]+=\s*[!%]|\?\s*$")
+class _Transformer(Protocol):
+    """What is used of IPython's ``TransformerManager``, whose methods carry no annotations."""
+
+    cleanup_transforms: list[Callable[[list[str]], list[str]]]
+
+    def transform_cell(self, cell: str) -> str: ...
+
+    def __hash__(self) -> int: ...  # `_transform_line` memoises per manager
+
+
 @lru_cache(maxsize=1)
-def _manager():  # type: ignore[no-untyped-def]
+def _manager() -> _Transformer:
     """One IPython transformer for the process; it keeps no state between cells."""
     from IPython.core.inputtransformer2 import TransformerManager
 
-    return TransformerManager()
+    make = cast("Callable[[], _Transformer]", TransformerManager)
+    return make()
 
 
-def _quick_rewrite(manager, lines: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+def _quick_rewrite(manager: _Transformer, lines: list[str]) -> list[str]:
     """Rewrite escaped lines one by one; a magic continued with ``\\`` is joined first and
     followed by blank lines, so the lines after it keep their numbers.
 
@@ -167,11 +180,11 @@ def _quick_rewrite(manager, lines: list[str]) -> list[str]:  # type: ignore[no-u
     return out
 
 
-def _escaped_line(manager, line: str) -> str:  # type: ignore[no-untyped-def]
+def _escaped_line(manager: _Transformer, line: str) -> str:
     stripped = line.lstrip()
     try:
         rewritten = _transform_line(manager, stripped)
-    except Exception:  # noqa: BLE001  # IPython cannot tokenise the line alone; the whole-cell pass will try
+    except Exception:  # noqa: BLE001 - IPython cannot tokenise the line alone; the whole-cell pass will try
         return line
     if "\n" in rewritten:
         return line
@@ -179,7 +192,7 @@ def _escaped_line(manager, line: str) -> str:  # type: ignore[no-untyped-def]
 
 
 @lru_cache(maxsize=4096)
-def _transform_line(manager, line: str) -> str:  # type: ignore[no-untyped-def]
+def _transform_line(manager: _Transformer, line: str) -> str:
     """One line through IPython, memoised: notebooks repeat `%matplotlib inline` and the like."""
     return manager.transform_cell(line).rstrip("\n")
 

@@ -2,7 +2,8 @@
 
 Responsibilities:
 - bytes → text: empty files, UTF-16/32 files and undecodable bytes get their own message;
-- text → JSON: a syntax error is reported with its line, column and the offending line;
+- text → JSON: a syntax error is reported with its line, column and the offending line,
+  in the same words on every Python version;
 - JSON → notebook: a missing or unknown ``nbformat``, upgrading v1–v3 to v4 (nbformat's own
   converters), repairing what nbformat repairs (missing cell ids) and schema validation, whose
   failure names the JSON path of the violation;
@@ -17,8 +18,9 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import DistillError
 from .model import Cell, CellKind, Notebook, Output
@@ -111,16 +113,17 @@ def _parse_json(path: Path, text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
+        problem, line, column = _json_problem(exc, text)
         lines = text.splitlines()
-        shown = lines[exc.lineno - 1].strip() if 0 < exc.lineno <= len(lines) else ""
+        shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         if len(shown) > 80:
             shown = shown[:77] + "..."
         raise NotebookError(
-            path, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            path, f"is not valid JSON: {problem} at line {line}, column {column}"
             + (f": {shown}" if shown else ""),
             hint="fix the file by hand (a merge conflict or hand edit often leaves a stray "
                  "comma, quote or <<<<<<< marker), or restore it from version control",
-            line=exc.lineno, column=exc.colno,
+            line=line, column=column,
         ) from None
     if not isinstance(data, dict):
         raise NotebookError(
@@ -128,6 +131,31 @@ def _parse_json(path: Path, text: str) -> dict[str, Any]:
                   "expected an object with 'cells' and 'nbformat'",
         )
     return data
+
+
+def _json_problem(exc: json.JSONDecodeError, text: str) -> tuple[str, int, int]:
+    """What is wrong with the JSON, and its line and column, the same on every Python.
+
+    NB: Python 3.13 names a trailing comma and points at it; earlier versions point at the
+    bracket after it and ask for another key or value:
+        {"nbformat": 4,}   3.13: "Illegal trailing comma before end of object" at the comma
+                           3.11: "Expecting property name enclosed in double quotes" at the }
+    Both become "a trailing comma before the closing '}'" at the comma, the character to
+    delete. Other problems keep the ``json`` module's message and position.
+    """
+    comma = None
+    if exc.msg.startswith("Illegal trailing comma"):
+        comma = exc.pos
+    elif text[exc.pos:exc.pos + 1] in ("}", "]"):
+        before = text[:exc.pos].rstrip()
+        if before.endswith(","):
+            comma = len(before) - 1
+    if comma is None or text[comma:comma + 1] != ",":
+        return exc.msg, exc.lineno, exc.colno
+    closer = text[comma + 1:].lstrip()[:1]
+    line = text.count("\n", 0, comma) + 1
+    column = comma - text.rfind("\n", 0, comma)
+    return f"a trailing comma before the closing {closer!r}", line, column
 
 
 def _version(path: Path, data: dict[str, Any]) -> tuple[int, int]:
@@ -151,14 +179,17 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
     from nbformat.validator import ValidationError
     from nbformat.warnings import MissingIDFieldWarning
 
+    # NB: nbformat's functions carry no annotations; these say what they take and give.
+    from_dict = cast("Callable[[dict[str, Any]], Any]", nbformat.from_dict)
+    convert = cast("Callable[[Any, int], Any]", nbformat.convert)
     try:
         # NB: each version's reader first turns list-of-lines sources into strings
         #     {"source": ["a\n", "b"]} -> {"source": "a\nb"}
-        node = nbformat.versions[major].to_notebook_json(data, minor=minor) if major > 1 else nbformat.from_dict(data)
+        node = nbformat.versions[major].to_notebook_json(data, minor=minor) if major > 1 else from_dict(data)
         if major != 4:
             # NB: v1-v3 are upgraded with nbformat's converters (worksheets flattened, heading
             # cells turned into markdown) before validation against the v4 schema.
-            node = nbformat.convert(node, 4)
+            node = convert(node, 4)
     except Exception as exc:  # nbformat's converters raise bare KeyError/TypeError on bad input
         cause = f"a required key '{exc.args[0] if exc.args else exc}' is missing" if isinstance(exc, (KeyError, AttributeError)) else f"{type(exc).__name__}: {exc}"
         raise NotebookError(
