@@ -42,7 +42,10 @@ class Hook:
     """A hook that ignores every event; subclass it and override what you need."""
 
     def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None:
-        """A run starts: every step of the graph, and those the plan found fresh."""
+        """A run starts: every step of the graph, and those the plan found fresh.
+
+        ``extra["expected"]``: step → seconds it took when it last ran (for estimates).
+        """
 
     def on_step_start(self, *, step: str, attempt: int, **extra: object) -> None:
         """A step starts: ``attempt`` 0 for a cache hit, 1, 2, … for calls."""

@@ -449,7 +449,13 @@ def run_plan(
     started = time.perf_counter()
     steps = list(session.graph.steps)
     fresh = [d.step for d in plan.values() if d.state == "fresh"]
-    run.emit("on_run_start", run_id=run_id, steps=steps, fresh=fresh)
+    # How long each step took when it last ran, for progress displays to estimate what is left.
+    expected = {
+        step: entry.duration
+        for step, entry in run.view.latest_entries.items()
+        if entry.duration is not None and step in session.graph.steps
+    }
+    run.emit("on_run_start", run_id=run_id, steps=steps, fresh=fresh, expected=expected)
     try:
         run.run()
     finally:
