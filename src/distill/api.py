@@ -320,7 +320,21 @@ class Pipeline:
                 line, file = 0, "?"
             outputs = options.outputs or (fn.__name__,)
             decls.append(
-                StepDecl(fn.__name__, module, file, line, tuple(params), outputs, options.outputs is not None, options.retries, options.cache)
+                StepDecl(
+                    fn.__name__,
+                    module,
+                    file,
+                    line,
+                    tuple(params),
+                    outputs,
+                    options.outputs is not None,
+                    options.retries,
+                    options.cache,
+                    options.reads,
+                    options.env,
+                    options.writes,
+                    options.metrics,
+                )
             )
             self._functions[fn.__name__] = fn
         graph, problems = build_graph(decls)

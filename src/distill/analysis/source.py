@@ -87,6 +87,10 @@ class StepDecl:
         multi: whether the function returns a tuple of ``outputs``.
         retries: extra attempts after an exception.
         cache: whether results are cached.
+        reads: declared reads (files, folders, globs) the code analysis cannot see.
+        env: declared environment variables the code analysis cannot see.
+        writes: declared file outputs (files, folders, globs).
+        metrics: outputs that are scalar metrics.
     """
 
     name: str
@@ -98,6 +102,10 @@ class StepDecl:
     multi: bool
     retries: int = 0
     cache: bool = True
+    reads: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -383,6 +391,7 @@ def _step_decl(
     multi = False
     retries = 0
     cache = True
+    declared: dict[str, tuple[str, ...]] = {}
     if isinstance(decorator, ast.Call):
         if decorator.args:
             problems.append(
@@ -393,7 +402,7 @@ def _step_decl(
                     "write @step(outputs=(...), retries=N, cache=True)",
                 )
             )
-        known = {"outputs", "retries", "cache"}
+        known = {"outputs", "retries", "cache", "reads", "env", "writes", "metrics"}
         for keyword in decorator.keywords:
             if keyword.arg not in known:
                 problems.append(
@@ -432,6 +441,23 @@ def _step_decl(
                 problems.append(
                     Problem("step-options", f"step {node.name!r}: retries= must be an int >= 0", where)
                 )
+        for option in ("reads", "env", "writes", "metrics"):
+            given, value = _literal_option(decorator, option)
+            if not given:
+                continue
+            if isinstance(value, str):
+                value = (value,)
+            if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) and v for v in value):
+                problems.append(
+                    Problem(
+                        "step-options",
+                        f"step {node.name!r}: {option}= must be a literal list of strings",
+                        where,
+                        f'write @step({option}=["..."])',
+                    )
+                )
+                continue
+            declared[option] = tuple(value)
         given, value = _literal_option(decorator, "cache")
         if given:
             if isinstance(value, bool):
@@ -462,6 +488,18 @@ def _step_decl(
             continue
         kind, value = _literal_default(default, constants)
         params.append(ParamDecl(arg.arg, annotation, kind, value, ast.unparse(default)))
+    unknown = [m for m in declared.get("metrics", ()) if m not in outputs]
+    if unknown:
+        problems.append(
+            Problem(
+                "step-options",
+                f"step {node.name!r}: metrics= names {', '.join(map(repr, unknown))}, which "
+                f"{'is not an output' if len(unknown) == 1 else 'are not outputs'} of the step "
+                f"(its outputs: {', '.join(outputs)})",
+                where,
+                "list outputs of the step in metrics=",
+            )
+        )
     return StepDecl(
         name=node.name,
         module=module,
@@ -472,6 +510,10 @@ def _step_decl(
         multi=multi,
         retries=retries,
         cache=cache,
+        reads=declared.get("reads", ()),
+        env=declared.get("env", ()),
+        writes=declared.get("writes", ()),
+        metrics=declared.get("metrics", ()),
     )
 
 

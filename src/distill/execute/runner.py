@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..session import IndexView, Session
 
 StepStatus = Literal["ran", "cached", "failed", "skipped"]
-RunStatus = Literal["succeeded", "failed"]
+RunStatus = Literal["succeeded", "failed", "interrupted"]
 FLUSH_SECONDS = 0.25
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
 
@@ -65,6 +65,7 @@ class StepResult:
     key: str | None
     error: str | None = None
     reason: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,14 @@ class RunResult:
         for result in self.steps.values():
             out[result.status] = out.get(result.status, 0) + 1
         return out
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; ``result`` holds what finished (stored and indexed) before it."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"run {result.run_id} interrupted")
+        self.result = result
 
 
 class StepFailed(Exception):
@@ -271,7 +280,14 @@ class _Run:
         for name, digest, _ in entry.objects():
             self.hashes[name] = digest
         self.entries[step] = entry
-        self._record(StepResult(step, "cached", 0.0, 0, entry.key))
+        decl = self.session.graph.steps[step]
+        values = {}
+        for name in decl.metrics:
+            summary = entry.outputs.get(name, {}).get("summary", {})
+            if "value" in summary:
+                values[name] = summary["value"]
+        metrics = self._metrics(step, values) if values else {}
+        self._record(StepResult(step, "cached", 0.0, 0, entry.key, metrics=metrics))
 
     def finish(self, outcome: Outcome) -> None:
         """Store what a task returned and record the step's result."""
@@ -292,9 +308,27 @@ class _Run:
             )
             return
         self._store(step, started, outputs, outcome.duration)
+        metrics = self._metrics(step, {m: outputs[m] for m in decl.metrics if m in outputs})
         self._record(
-            StepResult(step, "ran", outcome.duration, outcome.attempts, started.key, reason=started.reason)
+            StepResult(
+                step, "ran", outcome.duration, outcome.attempts, started.key, reason=started.reason, metrics=metrics
+            )
         )
+
+    def _metrics(self, step: str, values: dict[str, Any]) -> dict[str, float]:
+        """The declared metrics that are numbers; a warning for each one that is not."""
+        found: dict[str, float] = {}
+        for name, value in values.items():
+            number = _number(value)
+            if number is None:
+                self.emit(
+                    "on_warning",
+                    step=step,
+                    message=f"metric {name} is a {type(value).__name__}, not a number: not recorded",
+                )
+            else:
+                found[name] = number
+        return found
 
     def _store(self, step: str, started: _Started, outputs: dict[str, Any], duration: float) -> None:
         store = self.session.store
@@ -343,6 +377,7 @@ class _Run:
             attempts=result.attempts,
             error=(result.error or result.reason) if failed else None,
             key=result.key,
+            metrics=result.metrics,
         )
 
     # -- the loop -------------------------------------------------------------------------
@@ -368,6 +403,20 @@ class _Run:
                 sorter.done(outcome.step)
             if not ready and not outcomes and not self.executor.pending():
                 raise RuntimeError("the scheduler has steps left but none is ready or running")
+
+
+def _number(value: Any) -> float | None:
+    """A metric's value as a float, if it is a real number (a NumPy scalar counts)."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        inner = item()
+        if isinstance(inner, (int, float)) and not isinstance(inner, complex):
+            return float(inner)
+    return None
 
 
 def _copy(value: Any) -> Any:
@@ -456,17 +505,27 @@ def run_plan(
         if entry.duration is not None and step in session.graph.steps
     }
     run.emit("on_run_start", run_id=run_id, steps=steps, fresh=fresh, expected=expected)
+    caller = os.getcwd()
+    interrupted = False
     try:
+        # Steps run in the project folder, whatever folder the command ran from.
+        os.chdir(session.project.root)
         run.run()
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
+        os.chdir(caller)
         run.executor.close()
         run.flush()
         if run.relatest:
             # Explanations compare against the result in use, not the last one computed.
             session.registry.mark_latest(run.relatest)
     failed = any(r.status in ("failed", "skipped") for r in run.results.values())
-    status: RunStatus = "failed" if failed else "succeeded"
+    status: RunStatus = "interrupted" if interrupted else "failed" if failed else "succeeded"
     duration = time.perf_counter() - started
     run.emit("on_run_end", run_id=run_id, status=status, duration=duration)
-    return RunResult(run_id, status, dict(run.results), duration)
+    result = RunResult(run_id, status, dict(run.results), duration)
+    if interrupted:
+        raise RunInterrupted(result)
+    return result
 

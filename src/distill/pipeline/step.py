@@ -29,11 +29,21 @@ class StepOptions:
             named like the function.
         retries: how many more times to call the step after it raises.
         cache: ``False`` runs the step every time (its outputs are still passed on).
+        reads: files, folders or globs (relative to the project root) the step reads that
+            the analysis of its code cannot see; their content is part of its key.
+        env: environment variables the step reads that the analysis cannot see.
+        writes: files, folders or globs (relative to the project root) the step writes;
+            they are stored with its results and restored on a cache hit.
+        metrics: outputs that are scalar metrics, recorded with each run.
     """
 
     outputs: tuple[str, ...] | None = None
     retries: int = 0
     cache: bool = True
+    reads: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
 
 
 @overload
@@ -42,7 +52,14 @@ def step(fn: F, /) -> F: ...
 
 @overload
 def step(
-    *, outputs: Sequence[str] | str | None = None, retries: int = 0, cache: bool = True
+    *,
+    outputs: Sequence[str] | str | None = None,
+    retries: int = 0,
+    cache: bool = True,
+    reads: Sequence[str] = (),
+    env: Sequence[str] = (),
+    writes: Sequence[str] = (),
+    metrics: Sequence[str] = (),
 ) -> Callable[[F], F]: ...
 
 
@@ -53,6 +70,10 @@ def step(
     outputs: Sequence[str] | str | None = None,
     retries: int = 0,
     cache: bool = True,
+    reads: Sequence[str] = (),
+    env: Sequence[str] = (),
+    writes: Sequence[str] = (),
+    metrics: Sequence[str] = (),
 ) -> F | Callable[[F], F]:
     """Mark a function as a pipeline step.
 
@@ -64,6 +85,12 @@ def step(
         outputs: names of the returned values when the function returns a tuple.
         retries: extra attempts after an exception.
         cache: whether the step's results are cached.
+        reads: files, folders or globs the step reads that distill cannot see in its code
+            (a computed path); relative to the project root.
+        env: environment variables the step reads that distill cannot see in its code.
+        writes: files, folders or globs the step writes, relative to the project root:
+            stored after it runs, restored when it is a cache hit.
+        metrics: names of outputs that are scalar metrics (recorded in the run history).
 
     Returns:
         The function itself, with its options attached.
@@ -78,7 +105,13 @@ def step(
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
     options = StepOptions(
-        outputs=tuple(outputs) if outputs is not None else None, retries=retries, cache=cache
+        outputs=tuple(outputs) if outputs is not None else None,
+        retries=retries,
+        cache=cache,
+        reads=_names(reads),
+        env=_names(env),
+        writes=_names(writes),
+        metrics=_names(metrics),
     )
 
     def mark(func: F) -> F:
@@ -88,6 +121,10 @@ def step(
     if fn is not None:
         return mark(fn)
     return mark
+
+
+def _names(value: Sequence[str] | str) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def options_of(fn: Callable[..., Any]) -> StepOptions | None:
