@@ -365,3 +365,74 @@ def test_finished_steps_are_indexed_when_the_run_is_interrupted(make_project) ->
 
     states = {d.step: d.state for d in distill.status(project=root)}
     assert states == {"a": "fresh", "b": "fresh", "c": "stale"}
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+
+SLOW = """
+import time
+from pathlib import Path
+
+from distill import step
+
+@step
+def a() -> int:
+    return 1
+
+@step
+def b(a: int) -> int:
+    Path("b.started").write_text("1")
+    time.sleep(60)
+    return a
+"""
+
+
+def test_ctrl_c_exits_130_says_what_was_kept_and_leaves_nothing_half_written(make_project) -> None:
+    import signal
+    import time
+
+    root = make_project({"pipe.py": SLOW})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "distill", "run", "-C", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 30
+    while not (root / "b.started").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, stderr
+    assert "interrupted: run " in stderr and "1 step(s) finished and were kept (1 ran, 0 cached)" in stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    assert not list((root / ".distill" / "objects").glob("tmp/*"))
+    states = {d.step: d.state for d in distill.status(project=root)}
+    assert states == {"a": "fresh", "b": "stale"}
+    db = sqlite3.connect(root / ".distill" / "index.db")
+    assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+
+
+METRICS = """
+from distill import step
+
+@step(outputs=("accuracy", "report"), metrics=("accuracy",))
+def evaluate() -> tuple[float, str]:
+    return 0.75, "fine"
+"""
+
+
+def test_declared_metrics_are_reported_for_runs_and_cache_hits(make_project) -> None:
+    root = make_project({"pipe.py": METRICS})
+    first = distill.run(project=root)
+    assert first.steps["evaluate"].metrics == {"accuracy": 0.75}
+    second = distill.run(project=root)
+    assert second.steps["evaluate"].status == "cached"
+    assert second.steps["evaluate"].metrics == {"accuracy": 0.75}
+
+
+def test_metrics_must_name_outputs(make_project) -> None:
+    root = make_project({"pipe.py": METRICS.replace('metrics=("accuracy",)', 'metrics=("f1",)')})
+    with pytest.raises(distill.ValidationError, match="metrics= names 'f1', which is not an output"):
+        distill.status(project=root)

@@ -93,7 +93,10 @@ def _run_session(
     view = session.cache_view()
     from .execute.plan import plan_graph
 
-    decisions = plan_graph(session.graph, session.keys, view, force=forced)
+    uncached = session.uncached()
+    decisions = plan_graph(session.graph, session.keys, view, force=forced, uncached=uncached)
+    for step, reason in uncached.items():
+        _hooks.call(hook_list, "on_warning", step=step, message=reason)
     _hooks.call(hook_list, "on_plan", decisions=[d.as_json() for d in decisions])
     problems = []
     for decision in decisions:

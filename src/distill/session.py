@@ -14,6 +14,8 @@ Nothing here imports user code to plan: the graph, params and keys come from sou
 from __future__ import annotations
 
 import dataclasses
+import glob
+import hashlib
 import importlib
 import os
 import sys
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .analysis.source import StepDecl
-from .cache.fingerprint import CodeIndex, EnvIndex, hash_data
+from .cache.fingerprint import CodeIndex, EnvIndex, Read, hash_data
 from .cache.key import KeyParts
 from .cache.store import ObjectStore
 from .errors import DistillError, Problem, ProjectError, ValidationError
@@ -49,7 +51,11 @@ class StaticKeys:
         data_hashes: Mapping[str, str],
         code_index: CodeIndex,
         env_index: EnvIndex,
+        root: str,
+        state: State,
     ) -> None:
+        self._root = root
+        self._state = state
         self._graph = graph
         self._params = params
         self._data_hashes = data_hashes
@@ -61,23 +67,73 @@ class StaticKeys:
         parts = self._memo.get(step)
         if parts is None:
             decl = self._graph.steps[step]
-            code, packages, code_digest = self.code_index.closure_digest(decl)
+            closure = self.code_index.closure_digest(decl)
             values = self._params[step]
+            data = {
+                n: (v.value, self._data_hashes[v.absolute])
+                for n, v in values.items()
+                if v.is_path and v.absolute is not None
+            }
+            environ: dict[str, str | None] = {}
+            for read in self.reads(step):
+                if read.kind == "env":
+                    environ[read.value] = os.environ.get(read.value)
+                elif read.kind in ("file", "glob"):
+                    data[f"read {read.value}"] = (read.value, self._read_hash(read.kind, read.value))
             parts = KeyParts.build(
                 step=step,
                 outputs=decl.outputs,
-                code=code,
-                code_digest=code_digest,
-                packages=self.env_index.versions(packages),
+                code=closure.code,
+                code_digest=closure.digest,
+                packages=self.env_index.versions(closure.packages),
                 params={n: v.key_value for n, v in values.items()},
-                data={
-                    n: (v.value, self._data_hashes[v.absolute])
-                    for n, v in values.items()
-                    if v.is_path and v.absolute is not None
-                },
+                data=data,
+                environ=environ,
             )
             self._memo[step] = parts
         return parts
+
+    def refreshed(self) -> StaticKeys:
+        """A copy for a new run in this process: parts that hold what the code reads from
+        files or the environment are computed again (they may have changed since)."""
+        copy = StaticKeys(
+            self._graph, self._params, self._data_hashes, self.code_index, self.env_index, self._root, self._state
+        )
+        copy._memo = {
+            step: parts
+            for step, parts in self._memo.items()
+            if not parts.environ and not any(name.startswith("read ") for name, _, _ in parts.data)
+        }
+        return copy
+
+    def reads(self, step: str) -> list[Read]:
+        """What the step reads outside Python: found in its code, and declared with ``@step``."""
+        decl = self._graph.steps[step]
+        where = f"{decl.where} (declared)"
+        found = list(self.code_index.closure_digest(decl).reads)
+        found.extend(Read("glob" if any(c in r for c in "*?[") else "file", r, where) for r in decl.reads)
+        found.extend(Read("env", name, where) for name in decl.env)
+        return found
+
+    def unresolved(self, step: str) -> list[Read]:
+        """Reads the analysis cannot resolve, unless the step declares what it reads."""
+        decl = self._graph.steps[step]
+        if decl.reads or decl.env:
+            return []
+        return [r for r in self.code_index.closure_digest(decl).reads if r.kind == "unresolved"]
+
+    def _read_hash(self, kind: str, value: str) -> str:
+        """Content hash of a file, folder or glob the code reads ("missing" if there is none)."""
+        root = self._root
+        if kind == "file":
+            target = os.path.join(root, value)
+            return hash_data(target, self._state) or "missing"
+        matches = sorted(glob.glob(os.path.join(root, value), recursive=True))
+        h = hashlib.blake2b(digest_size=20)
+        for match in matches:
+            rel = os.path.relpath(match, root).replace(os.sep, "/")
+            h.update(f"{rel}\0{hash_data(match, self._state) or 'missing'}\n".encode())
+        return f"glob:{len(matches)}:{h.hexdigest()}"
 
 
 class Functions:
@@ -175,6 +231,21 @@ class Session:
     functions: Functions
     state: State
     sources: Sources
+
+    def uncached(self) -> dict[str, str]:
+        """Steps that read what the analysis cannot resolve, and why each runs every time."""
+        out: dict[str, str] = {}
+        for step in self.graph.steps:
+            unresolved = self.keys.unresolved(step)
+            if unresolved:
+                first = unresolved[0]
+                more = f" (and {len(unresolved) - 1} more)" if len(unresolved) > 1 else ""
+                out[step] = (
+                    f"reads {first.value} at {first.where}{more}, which distill cannot resolve: "
+                    f"runs every time; declare what it reads with @step(reads=[...]) or "
+                    f"@step(env=[...]) to cache it"
+                )
+        return out
 
     def with_graph(self, graph: Graph) -> Session:
         """The same session over another graph (a subset of this one)."""
@@ -322,7 +393,7 @@ def _warm_session(
         graph=warm.graph,
         params=warm.params,
         data_hashes=warm.data_hashes,
-        keys=warm.keys,
+        keys=warm.keys.refreshed(),
         store=store or ObjectStore(project.store),
         registry=registry or Registry(project.store),
         functions=Functions(project, warm.sources, functions),
@@ -412,7 +483,9 @@ def open_session(
         state.save()
         raise ValidationError(problems)
     project_packages = {m.name.split(".")[0] for m in modules}
-    keys = StaticKeys(graph, params, data_hashes, CodeIndex(sources), EnvIndex(state, project_packages))
+    keys = StaticKeys(
+        graph, params, data_hashes, CodeIndex(sources), EnvIndex(state, project_packages), str(project.root), state
+    )
     session = Session(
         project=project,
         graph=graph,

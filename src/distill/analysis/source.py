@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import Problem
+from .reads import ReadRef, constant_path, find_reads
 
 DefKind = Literal["function", "class", "constant", "statement"]
 DefaultKind = Literal["none", "literal", "path", "unresolved"]
@@ -51,6 +52,8 @@ class Definition:
         names: every identifier read inside (an over-approximation of its free names).
         chains: dotted attribute chains read inside, such as ``lib.clean_names``.
         line: first line of its first binding.
+        local_imports: imports inside its body.
+        reads: the files and environment variables it reads (``analysis.reads``).
     """
 
     name: str
@@ -60,6 +63,7 @@ class Definition:
     chains: frozenset[str]
     line: int
     local_imports: tuple[ImportRef, ...] = ()
+    reads: tuple[ReadRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +134,19 @@ class ModuleInfo:
     steps: tuple[StepDecl, ...] = ()
     problems: tuple[Problem, ...] = ()
     source_hash: str = ""
+    side_reads: tuple[ReadRef, ...] = ()
+    paths: dict[str, str] = field(default_factory=dict)
 
 
-for _record in (ImportRef, Definition, ParamDecl, StepDecl, ModuleInfo):
+# Names and attributes that may read a file or the environment: a definition using none of
+# them is not walked again for reads.
+_READER_NAMES = frozenset({"open", "environ", "getenv", "Path", "PurePath", "__file__"})
+_READER_MODULES = frozenset(
+    {"os", "io", "glob", "pandas", "polars", "pyarrow", "geopandas", "dask", "numpy", "joblib", "torch", "sqlite3", "pathlib"}
+)
+_READER_ATTRS = frozenset({"read_text", "read_bytes", "glob", "rglob", "iterdir", "open", "environ", "getenv"})
+
+for _record in (ImportRef, Definition, ParamDecl, StepDecl, ModuleInfo, ReadRef):
     _record.__reduce__ = _fast_reduce  # type: ignore[method-assign]
 
 
@@ -563,6 +577,7 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
     constants: dict[str, ast.expr] = {}
     bindings: dict[str, list[tuple[DefKind, str, ast.AST, int]]] = {}
     side_effects: list[str] = []
+    side_nodes: list[ast.stmt] = []
     steps: list[StepDecl] = []
 
     def note_imports(stmt: ast.AST) -> None:
@@ -626,6 +641,18 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
                     bindings.setdefault(name, []).append(("statement", code, stmt, stmt.lineno))
             else:
                 side_effects.append(code)
+                side_nodes.append(stmt)
+
+    modules = {local: ref.module.split(".")[0] for local, ref in imports.items() if ref.attr is None}
+    imported = frozenset(local for local, ref in imports.items() if ref.attr is not None)
+    readers = _READER_NAMES | {local for local, top in modules.items() if top in _READER_MODULES}
+
+    def reads_of(node: ast.AST, names: set[str], chains: set[str]) -> tuple[ReadRef, ...]:
+        # NB: most definitions read nothing outside Python; the names they use say so
+        #     without a second walk: def s1(s0): return s0 + 1   # no reader named
+        if names.isdisjoint(readers) and not any(c.rsplit(".", 1)[-1] in _READER_ATTRS for c in chains):
+            return ()
+        return find_reads(node, constants=constants, modules=modules, imported=imported, file=path)
 
     defs: dict[str, Definition] = {}
     for name, entries in bindings.items():
@@ -634,15 +661,17 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
         all_names: set[str] = set()
         all_chains: set[str] = set()
         local_imports: list[ImportRef] = []
+        reads: list[ReadRef] = []
         for _, _, node, _ in entries:
-            found_names, found_chains, local, imported = _scan(node)
+            found_names, found_chains, local, imported_here = _scan(node)
+            reads.extend(reads_of(node, found_names, found_chains))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 found_names -= local
                 found_chains = {c for c in found_chains if c.split(".")[0] not in local}
             all_names |= found_names
             all_chains |= found_chains
             if isinstance(node, _SCOPES):
-                for sub in imported:
+                for sub in imported_here:
                     if isinstance(sub, ast.Import):
                         local_imports.extend(ImportRef(a.name) for a in sub.names)
                     else:
@@ -658,7 +687,17 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
             frozenset(all_chains),
             entries[0][3],
             tuple(local_imports),
+            tuple(dict.fromkeys(reads)),
         )
+    side_reads: list[ReadRef] = []
+    for stmt in side_nodes:
+        found_names, found_chains, _, _ = _scan(stmt)
+        side_reads.extend(reads_of(stmt, found_names, found_chains))
+    paths = {}
+    for name, value in constants.items():
+        found = constant_path(value, constants, modules, path)
+        if found is not None:
+            paths[name] = found
 
     seen: dict[str, StepDecl] = {}
     for decl in steps:
@@ -685,4 +724,6 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
         steps=tuple(seen.values()),
         problems=tuple(problems),
         source_hash=digest(source),
+        side_reads=tuple(dict.fromkeys(side_reads)),
+        paths=paths,
     )

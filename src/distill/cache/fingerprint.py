@@ -17,7 +17,9 @@ import os
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from ..analysis.reads import ReadKind, ReadRef
 from ..analysis.source import ModuleInfo, StepDecl
 from ..memo import State, stat_key, trusted
 from ..pipeline.sources import Sources
@@ -26,6 +28,25 @@ from ..pipeline.sources import Sources
 # re-run a project) and the standard library (covered by the Python version).
 IGNORED = frozenset({"distill", "__future__", "builtins"})
 CLOSURES = "closures"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Read:
+    """A file, pattern or environment variable a step's code reads, and where it is read."""
+
+    kind: ReadKind
+    value: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """What a step's code reaches: project code (with its digest), packages and reads."""
+
+    code: dict[str, tuple[str, str]]
+    packages: frozenset[str]
+    digest: str
+    reads: tuple[Read, ...]
 
 
 class CodeIndex:
@@ -37,7 +58,7 @@ class CodeIndex:
         # Every module consulted, with its source hash (None: not a project module). When
         # all of them are unchanged, every closure computed from them is unchanged too.
         self.consulted: dict[str, str | None] = {}
-        self._memo: dict[str, tuple[dict[str, tuple[str, str]], frozenset[str], str]] = {}
+        self._memo: dict[str, Closure] = {}
         self._load_memo()
 
     def _module(self, name: str) -> ModuleInfo | None:
@@ -63,13 +84,14 @@ class CodeIndex:
         if saved is None or saved[0] != self.consulted or saved[1] != self._memo:
             self.sources.state.put(CLOSURES, "memo", (dict(self.consulted), dict(self._memo)))
 
-    def closure_digest(self, step: StepDecl) -> tuple[dict[str, tuple[str, str]], frozenset[str], str]:
+    def closure_digest(self, step: StepDecl) -> Closure:
         """``closure(step)`` plus the digest of its code items, memoised across runs."""
         memo = self._memo.get(step.qualname)
         if memo is None:
-            code, packages = self.closure(step)
+            code, packages, reads = self.closure(step)
             text = "\n".join(f"{k}\0{v[0]}\0{v[1]}" for k, v in sorted(code.items()))
-            memo = (code, frozenset(packages), hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+            digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+            memo = Closure(code, frozenset(packages), digest, tuple(sorted(set(reads))))
             self._memo[step.qualname] = memo
         return memo
 
@@ -129,15 +151,18 @@ class CodeIndex:
             current = sub
         return ("module", current)
 
-    def closure(self, step: StepDecl) -> tuple[dict[str, tuple[str, str]], set[str]]:
-        """Project code and external packages a step reaches.
+    def closure(self, step: StepDecl) -> tuple[dict[str, tuple[str, str]], set[str], list[Read]]:
+        """Project code, external packages and outside reads a step reaches.
 
         Returns:
             ``{qualname: (kind, hash)}`` for every project definition reached (the step
-            included) and the set of external top-level packages imported along the way.
+            included), the set of external top-level packages imported along the way, and
+            every file and environment variable that code reads (module-level statements
+            of the modules reached included).
         """
         code: dict[str, tuple[str, str]] = {}
         packages: set[str] = set()
+        reads: list[Read] = []
         seen: set[tuple[str, ...]] = set()
         stack: list[tuple[str, ...]] = [("def", step.module, step.name)]
         while stack:
@@ -163,6 +188,7 @@ class CodeIndex:
             if kind == "side":
                 if info.side_effects:
                     code[f"{module} (module-level statements)"] = ("statements", info.side_effects)
+                reads.extend(self._reads(module, info, info.side_reads))
                 for star in info.star_imports:
                     if self._module(star) is None:
                         packages.add(star.split(".")[0])
@@ -171,6 +197,7 @@ class CodeIndex:
             if definition is None:
                 continue
             code[f"{module}.{definition.name}"] = (definition.kind, definition.hash)
+            reads.extend(self._reads(module, info, definition.reads))
             stack.append(("side", module))
             for ref in definition.local_imports:
                 if self._module(ref.module) is None:
@@ -192,7 +219,24 @@ class CodeIndex:
                     if resolved[0] == "module" and name in chained:
                         continue
                     stack.append(resolved)
-        return code, packages
+        return code, packages, reads
+
+    def _reads(self, module: str, info: ModuleInfo, refs: tuple[ReadRef, ...]) -> list[Read]:
+        """Reads with their place; a path held by a name from another module is looked up there."""
+        out: list[Read] = []
+        for ref in refs:
+            where = f"{info.path}:{ref.line}"
+            if ref.kind != "name":
+                out.append(Read(ref.kind, ref.value, where))
+                continue
+            found = [r for r in self._resolve(module, ref.value) if r[0] == "def"]
+            target = self.sources.module(found[0][1]) if len(found) == 1 else None
+            path = target.paths.get(found[0][2]) if target is not None else None
+            if path is None:
+                out.append(Read("unresolved", f"the path held by {ref.value}", where))
+            else:
+                out.append(Read("glob" if any(c in path for c in "*?[") else "file", path, where))
+        return out
 
 
 ENV_TABLE = "env"

@@ -217,6 +217,15 @@ def explain_static(current: KeyParts, previous: KeyParts) -> list[str]:
     old_data = {name: (path, h) for name, path, h in previous.data}
     new_data = {name: (path, h) for name, path, h in current.data}
     for name, old, new in _changes(old_data, new_data):
+        if name.startswith("read "):
+            # A file the code reads (not a param): it is named by its path alone.
+            if new is None:
+                reasons.append(f"file {old[0]} is no longer read")
+            elif old is None:
+                reasons.append(f"file {new[0]} is now read")
+            else:
+                reasons.append(f"file {new[0]} changed")
+            continue
         if new is None or (old is not None and old[0] != new[0]):
             continue  # a removed or moved data input is already reported as a param change
         if old is None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import fail as _fail
+
+if TYPE_CHECKING:
+    from ..execute.runner import RunResult
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -48,73 +51,46 @@ def _register() -> None:
     cli.add_command(verify)
 
 
-class _Progress:
-    """Prints one line per step that runs or fails, and a summary."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.total = 0
-        self.done = 0
-        self.cached = 0
-        self.quiet = quiet
-        self.failures: list[tuple[str, str]] = []
-        self.start = time.perf_counter()
-
-    def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None:
-        self.total = len(steps)
-
-    def on_step_end(
-        self,
-        *,
-        step: str,
-        status: str,
-        cached: bool,
-        duration: float,
-        attempts: int,
-        error: str | None,
-        **extra: object,
-    ) -> None:
-        self.done += 1
-        if cached:
-            self.cached += 1
-            return
-        if self.quiet and status == "ran":
-            return
-        mark = {"ran": "✓", "failed": "✗", "skipped": "-"}.get(status, "?")
-        tries = f"  (attempts: {attempts})" if attempts > 1 else ""
-        line = f"[{self.done}/{self.total}] {mark} {step} {status} in {duration:.2f}s{tries}"
-        if status == "skipped":
-            line = f"[{self.done}/{self.total}] {mark} {step} skipped: {error}"
-        click.echo(line, err=True)
-        if status == "failed" and error:
-            self.failures.append((step, error))
-
-    def on_warning(self, *, step: str | None, message: str, **extra: object) -> None:
-        click.echo(f"warning: {step + ': ' if step else ''}{message}", err=True)
-
-
-def _print_plans(plans: list[dict[str, Any]]) -> None:
+def _print_plans(plans: list[dict[str, Any]], *, err: bool = False) -> None:
     width = max((len(p["step"]) for p in plans), default=4)
     counts = {"fresh": 0, "stale": 0, "recheck": 0}
     for p in plans:
         counts[p["state"]] += 1
         if p["state"] == "fresh":
-            click.echo(f"  {p['step']:<{width}}  fresh")
+            click.echo(f"  {p['step']:<{width}}  fresh", err=err)
             continue
         label = f"{p['state']}: "
-        click.echo(f"  {p['step']:<{width}}  {label}{p['reasons'][0]}")
+        click.echo(f"  {p['step']:<{width}}  {label}{p['reasons'][0]}", err=err)
         for reason in p["reasons"][1:]:
-            click.echo(f"  {'':<{width}}  {'':<{len(label)}}{reason}")
+            click.echo(f"  {'':<{width}}  {'':<{len(label)}}{reason}", err=err)
     summary = f"{counts['fresh']} fresh, {counts['stale']} stale"
     if counts["recheck"]:
         summary += f", {counts['recheck']} to recheck"
-    click.echo(summary)
+    click.echo(summary, err=err)
 
 
 class _Explain:
-    """Prints the plan before the run starts (``--explain``)."""
+    """Prints the plan before the run starts (``--explain``); to stderr when stdout is JSON."""
+
+    def __init__(self, *, err: bool = False) -> None:
+        self.err = err
 
     def on_plan(self, *, decisions: list[dict[str, Any]], **extra: object) -> None:
-        _print_plans(decisions)
+        _print_plans(decisions, err=self.err)
+
+
+def _run_json(result: RunResult) -> dict[str, Any]:
+    """``distill run --json``: the run and every step's result, in the order they finished."""
+    counts = dict.fromkeys(("ran", "cached", "failed", "skipped"), 0)
+    counts.update(result.counts())
+    fields = ("step", "status", "duration", "attempts", "key", "error", "reason", "metrics")
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "duration": result.duration,
+        "counts": counts,
+        "steps": [{f: getattr(r, f) for f in fields} for r in result.steps.values()],
+    }
 
 
 @cli.command(context_settings=CONTEXT)
@@ -124,7 +100,10 @@ class _Explain:
 @env_option
 @click.option("--force", multiple=True, metavar="STEP", help="Re-run STEP even if cached (repeatable).")
 @click.option("--explain", is_flag=True, help="Print why each step is stale before running.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures, warnings and the summary.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as one JSON object on stdout (progress stays on stderr)."
+)
 def run(
     targets: tuple[str, ...],
     project: str | None,
@@ -133,29 +112,57 @@ def run(
     force: tuple[str, ...],
     explain: bool,
     quiet: bool,
+    as_json: bool,
 ) -> None:
-    """Run the pipeline (or TARGETS and what they need), reusing cached results."""
-    from ..api import run as run_api
-    from ..pipeline.params import parse_set
+    """Run the pipeline (or TARGETS and what they need), reusing cached results.
 
-    progress = _Progress(quiet)
-    hooks: list[object] = [_Explain(), progress] if explain else [progress]
+    Progress goes to stderr: a live display on a terminal, one line per event otherwise.
+    """
+    from ..api import run as run_api
+    from ..execute.runner import RunInterrupted
+    from ..pipeline.params import parse_set
+    from .progress import make_progress
+
+    progress = make_progress(quiet=quiet)
+    hooks: list[object] = [_Explain(err=as_json), progress] if explain else [progress]
     try:
-        result = run_api(
-            targets,
-            project=project,
-            params=parse_set(list(overrides)),
-            env=env,
-            force=force,
-            hooks=hooks,
-            command="distill run " + " ".join(sys.argv[2:]),
+        try:
+            result = run_api(
+                targets,
+                project=project,
+                params=parse_set(list(overrides)),
+                env=env,
+                force=force,
+                hooks=hooks,
+                command="distill run " + " ".join(sys.argv[2:]),
+            )
+        finally:
+            # However the run ends (a failure, a bad input, Ctrl-C), the live display goes
+            # before anything else is printed.
+            progress.close()
+    except RunInterrupted as stop:
+        done = stop.result.counts()
+        kept = done.get("ran", 0) + done.get("cached", 0)
+        click.echo(
+            f"\ninterrupted: run {stop.result.run_id} stopped; {kept} step(s) finished and were kept "
+            f"({done.get('ran', 0)} ran, {done.get('cached', 0)} cached); nothing half-written was stored.\n"
+            "  hint: run `distill run` again to go on from there.",
+            err=True,
         )
+        if as_json:
+            click.echo(json.dumps(_run_json(stop.result), indent=2, ensure_ascii=False))
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted before any step ran; nothing was stored.", err=True)
+        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - _fail re-raises what is not ours
         _fail(exc)
         return
     counts = result.counts()
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     click.echo(f"run {result.run_id}: {summary} in {result.duration:.2f}s", err=True)
+    if as_json:
+        click.echo(json.dumps(_run_json(result), indent=2, ensure_ascii=False))
     if not result.ok:
         for step, error in progress.failures:
             click.echo(f"\nstep {step} failed:\n{error.rstrip()}", err=True)

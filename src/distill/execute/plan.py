@@ -42,6 +42,8 @@ class Decision:
         entry: the cache entry it would reuse (fresh), or the one that failed a check.
         parts: its key parts with upstream hashes, when it must run with a known key.
         inputs: the ``(param, upstream hash)`` pairs its key was made with, when known.
+        cacheable: whether its result may be reused later (``False`` for ``cache=False`` and
+            for a step reading something the analysis cannot resolve).
     """
 
     step: str
@@ -51,6 +53,7 @@ class Decision:
     entry: CacheEntry | None = None
     parts: KeyParts | None = None
     inputs: tuple[tuple[str, str], ...] | None = None
+    cacheable: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {"step": self.step, "state": self.state, "reasons": list(self.reasons)}
@@ -100,6 +103,7 @@ def decide(
     waiting_on: Mapping[str, StepState],
     cache: CacheView,
     forced: bool = False,
+    uncached: str | None = None,
 ) -> Decision:
     """Decide whether ``step`` is fresh, and why not.
 
@@ -111,12 +115,19 @@ def decide(
         waiting_on: state of each upstream step whose outputs are not settled yet.
         cache: the cache index and store, read only.
         forced: ``--force`` names this step.
+        uncached: why the step must run every time (it reads what the analysis cannot see).
 
     Returns:
         A ``Decision``; its ``key`` is ``None`` when an upstream output is not known yet.
     """
     decl = graph.steps[step]
     wired = graph.inputs[step]
+    if uncached is not None:
+        if any(output not in known for _, output in wired):
+            return Decision(step, "stale", (uncached,), None, cacheable=False)
+        inputs = tuple(sorted((param, known[output]) for param, output in wired))
+        full = parts.with_inputs(dict(inputs))
+        return Decision(step, "stale", (uncached,), full.key, None, full, inputs, cacheable=False)
     missing = [output for _, output in wired if output not in known]
     if missing:
         producers = sorted({graph.provider[o] for o in missing})
@@ -168,6 +179,7 @@ def plan_graph(
     cache: CacheView,
     *,
     force: Iterable[str] = (),
+    uncached: Mapping[str, str] | None = None,
 ) -> list[Decision]:
     """``decide`` every step in topological order, as if nothing ran in between.
 
@@ -176,8 +188,10 @@ def plan_graph(
         static: step → its static key parts (a mapping, or anything with ``__getitem__``).
         cache: the cache index and store, read only.
         force: steps to treat as stale whatever their key.
+        uncached: step → why it runs every time (reads the analysis cannot resolve).
     """
     forced = set(force)
+    uncached = uncached or {}
     known: dict[str, str] = {}
     states: dict[str, StepState] = {}
     decisions: list[Decision] = []
@@ -195,6 +209,7 @@ def plan_graph(
             waiting_on=waiting,
             cache=cache,
             forced=step in forced,
+            uncached=uncached.get(step),
         )
         states[step] = decision.state
         if decision.state == "fresh" and decision.entry is not None:
@@ -209,4 +224,4 @@ def plan(session: Session, *, force: Iterable[str] = ()) -> list[Decision]:
 
     Reads source records, the cache index and object sizes; imports no user code.
     """
-    return plan_graph(session.graph, session.keys, session.cache_view(), force=force)
+    return plan_graph(session.graph, session.keys, session.cache_view(), force=force, uncached=session.uncached())

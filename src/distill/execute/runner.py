@@ -119,6 +119,7 @@ class _Run:
     run_id: str
     forced: set[str]
     executor: Executor
+    uncached: dict[str, str]
     hashes: dict[str, str] = field(default_factory=dict)  # output -> object hash
     kinds: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -220,6 +221,7 @@ class _Run:
                 waiting_on={},
                 cache=self.view,
                 forced=step in self.forced,
+                uncached=self.uncached.get(step),
             )
         if decision.state == "fresh" and decision.entry is not None:
             self._hit(step, decision.entry)
@@ -228,7 +230,7 @@ class _Run:
         if decision.entry is not None and step not in self.forced:
             for message in decision.reasons:
                 self.emit("on_warning", step=step, message=f"{message}; re-running {step}")
-        cacheable = graph.steps[step].cache
+        cacheable = graph.steps[step].cache and decision.cacheable
         key = decision.key if cacheable else None
         return self._submit(step, _Started(key, decision.parts if cacheable else None, None))
 
@@ -494,6 +496,7 @@ def run_plan(
         run_id,
         set(force),
         executor or InProcessExecutor(),
+        session.uncached(),
     )
     started = time.perf_counter()
     steps = list(session.graph.steps)
