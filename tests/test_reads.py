@@ -216,3 +216,68 @@ def test_steps_run_in_the_project_folder_and_the_callers_folder_is_kept(make_pro
         assert distill.load("scaled", project=root) == 40
     finally:
         os.chdir(before)
+
+
+# -- declared written files -------------------------------------------------------------------
+
+WRITES = """
+from pathlib import Path
+
+from distill import step
+
+
+@step(writes=["outputs/report.csv"])
+def report(n: int = 2) -> int:
+    Path("outputs").mkdir(exist_ok=True)
+    Path("outputs/report.csv").write_text("a,b\\n" + "1,2\\n" * n)
+    return n
+
+
+@step
+def lines() -> int:
+    return len(open("outputs/report.csv").read().splitlines())
+"""
+
+
+def test_declared_written_files_are_restored_on_a_cache_hit(make_project) -> None:
+    root = make_project({"pipe.py": WRITES})
+    cli(root, "run", check=0)
+    report = root / "outputs" / "report.csv"
+    original = report.read_text()
+
+    report.unlink()
+    states = status_json(root)
+    assert states["report"]["state"] == "fresh"
+    assert states["report"]["missing_files"] == ["outputs/report.csv"]
+    proc = cli(root, "run", check=0)
+    assert ran_steps(proc) == set()
+    assert "restored outputs/report.csv from the store" in proc.stderr
+    assert report.read_text() == original
+
+    report.write_text("tampered")
+    cli(root, "run", check=0)
+    assert report.read_text() == original
+
+
+def test_a_step_reading_a_written_file_depends_on_its_writer(make_project) -> None:
+    root = make_project({"pipe.py": WRITES})
+    cli(root, "run", check=0)
+    import distill
+
+    assert distill.load("lines", project=root) == 3
+    proc = cli(root, "run", "--set", "n=5", check=0)
+    # The writer ran first and the reader saw the new file, with no declared edge.
+    assert ran_steps(proc) == {"report", "lines"}
+    assert distill.load("lines", project=root, params={"n": 5}) == 6
+    # Back to n=2: both results are cached; the file on disk is the n=5 one, restored on run.
+    states = status_json(root)
+    assert states["report"]["missing_files"] == ["outputs/report.csv"]
+    assert states["lines"]["state"] == "fresh"
+    assert ran_steps(cli(root, "run", check=0)) == set()
+    assert (root / "outputs" / "report.csv").read_text().count("\n") == 3
+
+
+def test_a_declared_file_not_written_fails_the_step(make_project) -> None:
+    root = make_project({"pipe.py": WRITES.replace('Path("outputs/report.csv").write_text', 'str')})
+    proc = cli(root, "run", check=1)
+    assert "declares writes=['outputs/report.csv'] but outputs/report.csv does not exist after it ran" in proc.stderr

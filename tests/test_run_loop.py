@@ -108,6 +108,9 @@ class MemoryCache:
     def ran_uncached(self, step: str) -> bool:
         return step in self.uncached
 
+    def missing_files(self, entry: CacheEntry) -> list[str]:
+        return []
+
 
 def _cached_chain(n: int = 1) -> tuple[Any, dict[str, KeyParts], MemoryCache]:
     graph = _graph()

@@ -310,16 +310,19 @@ def test_unknown_param_in_status_too(tmp_path: Path) -> None:
 # -- params of the wrong type -----------------------------------------------------------------
 
 WRONG_TYPE = [
-    # id, params.yaml text, --set items, message fragment
-    ("set-word", None, ["window=abc"], "expects int, found 'abc' (--set)"),
-    ("yaml-fraction", "window: 1.5\n", [], "expects int, found 1.5 (params.yaml)"),
-    ("yaml-list", "window: [1, 2]\n", [], "expects int, found [1, 2] (params.yaml)"),
-    ("set-fraction", None, ["window=2.5"], "expects int, found 2.5 (--set)"),
+    # id, params.yaml text, --set items, message fragment, hint
+    ("set-word", None, ["window=abc"], "expects int, found 'abc' (--set)", "write a whole number"),
+    ("yaml-fraction", "window: 1.5\n", [], "expects int, found 1.5 (params.yaml:1)", "write a whole number"),
+    ("yaml-list", "window: [1, 2]\n", [], "expects int, found [1, 2] (params.yaml:1)", "fix the value in params.yaml"),
+    ("set-fraction", None, ["window=2.5"], "expects int, found 2.5 (--set)", "write a whole number"),
+    ("set-hex", None, ["window=0x10"], "expects int, found '0x10' (--set)", "write 16 (0x10 is text: only decimal numbers are numbers here)"),
+    ("yaml-bool", "window: true\n", [], "expects int, found True (params.yaml:1)", "write a number (true is a bool, not an int)"),
+    ("yaml-quoted", 'window: "7"\n', [], "expects int, found '7' (params.yaml:1)", "write 7 without quotes"),
 ]
 
 
-@pytest.mark.parametrize(("params", "sets", "fragment"), [w[1:] for w in WRONG_TYPE], ids=[w[0] for w in WRONG_TYPE])
-def test_param_type_api(tmp_path: Path, params: str | None, sets: list[str], fragment: str) -> None:
+@pytest.mark.parametrize(("params", "sets", "fragment", "hint"), [w[1:] for w in WRONG_TYPE], ids=[w[0] for w in WRONG_TYPE])
+def test_param_type_api(tmp_path: Path, params: str | None, sets: list[str], fragment: str, hint: str) -> None:
     project = make_project(tmp_path / "proj", PARAM_PIPE, params=params)
     overrides = dict(s.split("=", 1) for s in sets)
 
@@ -330,10 +333,15 @@ def test_param_type_api(tmp_path: Path, params: str | None, sets: list[str], fra
     assert problem.message.startswith("param 'window' of step 'features' ")
     assert fragment in problem.message
     assert problem.where == f"pipe.py:{line_of(project, 'features')}"
+    assert problem.hint == hint
 
 
-@pytest.mark.parametrize(("params", "sets", "fragment"), [w[1:] for w in WRONG_TYPE[:2]], ids=[w[0] for w in WRONG_TYPE[:2]])
-def test_param_type_cli(tmp_path: Path, params: str | None, sets: list[str], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "sets", "fragment", "hint"),
+    [w[1:] for w in WRONG_TYPE if w[0] in ("set-word", "yaml-fraction", "set-hex")],
+    ids=["set-word", "yaml-fraction", "set-hex"],
+)
+def test_param_type_cli(tmp_path: Path, params: str | None, sets: list[str], fragment: str, hint: str) -> None:
     project = make_project(tmp_path / "proj", PARAM_PIPE, params=params)
     args = [a for s in sets for a in ("--set", s)]
 
@@ -341,24 +349,34 @@ def test_param_type_cli(tmp_path: Path, params: str | None, sets: list[str], fra
 
     assert proc.returncode == 2, proc.stderr
     assert fragment in proc.stderr
+    assert f"hint: {hint}" in proc.stderr
 
 
-def test_param_type_of_a_bad_default(tmp_path: Path) -> None:
+BAD_DEFAULTS = [
+    # id, default source, found, hint
+    ("word", '"seven"', "found 'seven' (default)", "fix the default: write a whole number"),
+    ("text-of-digits", '"7"', "found '7' (default)", "fix the default: write 7 without quotes"),
+    ("bool", "True", "found True (default)", "fix the default: write a number (True is a bool, not an int)"),
+]
+
+
+@pytest.mark.parametrize(("default", "found", "hint"), [b[1:] for b in BAD_DEFAULTS], ids=[b[0] for b in BAD_DEFAULTS])
+def test_param_type_of_a_bad_default(tmp_path: Path, default: str, found: str, hint: str) -> None:
     project = make_project(
         tmp_path / "proj",
-        """
+        f"""
         from distill import step
 
         @step
-        def features(window: int = "seven"):
+        def features(window: int = {default}):
             return window
         """,
     )
 
     problem = _only(_api_error(project), "param-type")
 
-    assert "found 'seven' (default)" in problem.message
-    assert problem.hint == "fix the default"
+    assert found in problem.message
+    assert problem.hint == hint
 
 
 # -- several problems in one error ------------------------------------------------------------

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .analysis.source import StepDecl
@@ -30,7 +31,7 @@ from .cache.key import KeyParts
 from .cache.store import ObjectStore
 from .errors import DistillError, Problem, ProjectError, ValidationError
 from .memo import RACY_NS, State, load_state, stat_key
-from .pipeline.graph import Graph, build_graph
+from .pipeline.graph import FILE_PREFIX, Graph, build_graph, paths_overlap
 from .pipeline.params import ParamValue, resolve_params
 from .pipeline.project import Project, find_project
 from .pipeline.sources import Sources
@@ -75,10 +76,17 @@ class StaticKeys:
                 if v.is_path and v.absolute is not None
             }
             environ: dict[str, str | None] = {}
+            # NB: a file another step writes is keyed by that step's output, not read here:
+            #     @step(writes=["out/a.csv"]) def w(): ...;  @step def r(): open("out/a.csv")
+            written = [
+                o[len(FILE_PREFIX) :]
+                for o, producer in self._graph.provider.items()
+                if o.startswith(FILE_PREFIX) and producer != step
+            ]
             for read in self.reads(step):
                 if read.kind == "env":
                     environ[read.value] = os.environ.get(read.value)
-                elif read.kind in ("file", "glob"):
+                elif read.kind in ("file", "glob") and not any(paths_overlap(read.value, w) for w in written):
                     data[f"read {read.value}"] = (read.value, self._read_hash(read.kind, read.value))
             parts = KeyParts.build(
                 step=step,
@@ -173,9 +181,11 @@ class Functions:
 class IndexView:
     """The cache index and store as planning sees them: read only, latest entries read once."""
 
-    def __init__(self, registry: Registry, store: ObjectStore) -> None:
+    def __init__(self, registry: Registry, store: ObjectStore, root: Path, state: State) -> None:
         self._registry = registry
         self._store = store
+        self._root = root
+        self._state = state
         self.latest_entries: dict[str, CacheEntry] = registry.latest()
         self._last_statuses: dict[str, str] | None = None
 
@@ -187,6 +197,15 @@ class IndexView:
         if latest is not None and latest.key == key:
             return latest
         return self._registry.entries([key]).get(key)
+
+    def missing_files(self, entry: CacheEntry) -> list[str]:
+        from .execute.files import changed
+
+        out: list[str] = []
+        for meta in entry.outputs.values():
+            if meta.get("kind") == "files":
+                out.extend(changed(self._root, meta["summary"]["files"], self._state))
+        return out
 
     def ran_uncached(self, step: str) -> bool:
         if self._last_statuses is None:
@@ -252,7 +271,7 @@ class Session:
         return dataclasses.replace(self, graph=graph)
 
     def cache_view(self) -> IndexView:
-        return IndexView(self.registry, self.store)
+        return IndexView(self.registry, self.store, self.project.root, self.state)
 
     def function(self, decl: StepDecl) -> Callable[..., Any]:
         return self.functions(decl)
@@ -456,7 +475,14 @@ def open_session(
             f"no @step functions found in {names}",
             hint="decorate top-level functions with @step (from distill import step)",
         )
-    graph, graph_problems = build_graph(decls)
+    code_index = CodeIndex(sources)
+    file_reads: dict[str, list[str]] = {}
+    if any(decl.writes for decl in decls):
+        # A step reading what another one writes depends on it: the graph needs the reads.
+        for decl in decls:
+            found = [r.value for r in code_index.closure_digest(decl).reads if r.kind in ("file", "glob")]
+            file_reads[decl.name] = [*found, *decl.reads]
+    graph, graph_problems = build_graph(decls, file_reads)
     problems.extend(graph_problems)
     if targets and not any(p.code == "cycle" for p in problems):
         graph = graph.subset(targets)
@@ -484,7 +510,7 @@ def open_session(
         raise ValidationError(problems)
     project_packages = {m.name.split(".")[0] for m in modules}
     keys = StaticKeys(
-        graph, params, data_hashes, CodeIndex(sources), EnvIndex(state, project_packages), str(project.root), state
+        graph, params, data_hashes, code_index, EnvIndex(state, project_packages), str(project.root), state
     )
     session = Session(
         project=project,

@@ -44,6 +44,8 @@ class Decision:
         inputs: the ``(param, upstream hash)`` pairs its key was made with, when known.
         cacheable: whether its result may be reused later (``False`` for ``cache=False`` and
             for a step reading something the analysis cannot resolve).
+        missing_files: declared written files that are missing or changed on disk; a run
+            restores them from the store.
     """
 
     step: str
@@ -54,9 +56,15 @@ class Decision:
     parts: KeyParts | None = None
     inputs: tuple[tuple[str, str], ...] | None = None
     cacheable: bool = True
+    missing_files: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"step": self.step, "state": self.state, "reasons": list(self.reasons)}
+        return {
+            "step": self.step,
+            "state": self.state,
+            "reasons": list(self.reasons),
+            "missing_files": list(self.missing_files),
+        }
 
 
 # The name the previous design gave these records; kept for callers of ``plan``.
@@ -82,12 +90,20 @@ class CacheView(Protocol):
         """Whether the step's last recorded run ran it without caching the result."""
         ...
 
+    def missing_files(self, entry: CacheEntry) -> list[str]:
+        """Files the entry's step declared it writes that are missing or changed on disk."""
+        ...
+
 
 NOT_STORED = "its last run was not cached: an input or output could not be stored"
 
 
 def _no_entry(step: str, cache: CacheView) -> str:
     return NOT_STORED if cache.ran_uncached(step) else "never ran"
+
+
+def _writes_files(entry: CacheEntry) -> bool:
+    return any(name.startswith("file:") for name, _, _ in entry.objects())
 
 
 def previous_parts(entry: CacheEntry | None) -> KeyParts | None:
@@ -160,7 +176,8 @@ def decide(
             if not damage:
                 # NB: the full parts are only built for a step that runs: a fresh step of a
                 #     no-op run needs its key and nothing more.
-                return Decision(step, "fresh", (), key, entry, None, inputs)
+                files = tuple(cache.missing_files(entry)) if _writes_files(entry) else ()
+                return Decision(step, "fresh", (), key, entry, None, inputs, missing_files=files)
             full = parts.with_inputs(dict(inputs))
             return Decision(step, "stale", tuple(damage), key, entry, full, inputs)
     full = parts.with_inputs(dict(inputs))

@@ -38,9 +38,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..cache.serialize import Unstorable, deserialize, serialize
 from ..errors import StoreError
+from ..pipeline.graph import FILE_PREFIX, file_output
 from ..runs.registry import CacheEntry
 from . import hooks as _hooks
 from .executor import Executor, InProcessExecutor, Outcome, Task
+from .files import DeclaredFileMissing, restore, store_files
 from .plan import Decision, decide
 
 if TYPE_CHECKING:
@@ -223,8 +225,7 @@ class _Run:
                 forced=step in self.forced,
                 uncached=self.uncached.get(step),
             )
-        if decision.state == "fresh" and decision.entry is not None:
-            self._hit(step, decision.entry)
+        if decision.state == "fresh" and decision.entry is not None and self._hit(step, decision.entry):
             self._release(step)
             return True
         if decision.entry is not None and step not in self.forced:
@@ -240,7 +241,11 @@ class _Run:
         decl = graph.steps[step]
         fn = session.function(decl)  # importing user code is not the step's time
         try:
-            given = {param: self.value(output) for param, output in graph.inputs[step]}
+            given = {
+                param: self.value(output)
+                for param, output in graph.inputs[step]
+                if not output.startswith(FILE_PREFIX)
+            }
         except StepFailed as exc:
             self._record(StepResult(step, "skipped", 0.0, 0, started.key, reason=exc.error))
             self._release(step)
@@ -251,7 +256,8 @@ class _Run:
         shared = {
             param
             for param, output in graph.inputs[step]
-            if (self.readers[output] > 0 or decl.retries > 0) and not isinstance(given[param], _IMMUTABLE)
+            if param in given
+            and (self.readers[output] > 0 or decl.retries > 0) and not isinstance(given[param], _IMMUTABLE)
         }
         params = {n: _param_value(v) for n, v in session.params[step].items() if v.passed}
 
@@ -273,7 +279,19 @@ class _Run:
             if self.readers[output] <= 0 and output in self.hashes:
                 self.values.pop(output, None)
 
-    def _hit(self, step: str, entry: CacheEntry) -> None:
+    def _hit(self, step: str, entry: CacheEntry) -> bool:
+        """Reuse a cached result; ``False`` when its declared files cannot be restored."""
+        if any(name.startswith(FILE_PREFIX) for name, _, _ in entry.objects()):
+            session = self.session
+            try:
+                for meta in entry.outputs.values():
+                    if meta.get("kind") == "files":
+                        files = meta["summary"]["files"]
+                        for rel in restore(session.store, session.project.root, files, session.state):
+                            self.emit("on_warning", step=step, message=f"restored {rel} from the store")
+            except StoreError as exc:
+                self.emit("on_warning", step=step, message=f"{exc}; re-running {step}")
+                return False
         self.emit("on_step_start", step=step, attempt=0)
         latest = self.view.latest_entries.get(step)
         if latest is None or latest.key != entry.key:
@@ -290,6 +308,7 @@ class _Run:
                 values[name] = summary["value"]
         metrics = self._metrics(step, values) if values else {}
         self._record(StepResult(step, "cached", 0.0, 0, entry.key, metrics=metrics))
+        return True
 
     def finish(self, outcome: Outcome) -> None:
         """Store what a task returned and record the step's result."""
@@ -304,12 +323,21 @@ class _Run:
                 outputs = _split_outputs(decl.outputs, decl.multi, outcome.result)
             except TypeError as exc:
                 error = f"{exc}"
+        written: dict[str, dict[str, Any]] = {}
+        if error is None:
+            try:
+                for pattern in decl.writes:
+                    digest, meta = store_files(self.session.store, self.session.project.root, pattern)
+                    written[file_output(pattern)] = meta
+                    self.hashes[file_output(pattern)] = digest
+            except DeclaredFileMissing as exc:
+                error = str(exc)
         if error is not None:
             self._record(
                 StepResult(step, "failed", outcome.duration, outcome.attempts, started.key, error=error)
             )
             return
-        self._store(step, started, outputs, outcome.duration)
+        self._store(step, started, outputs, outcome.duration, written)
         metrics = self._metrics(step, {m: outputs[m] for m in decl.metrics if m in outputs})
         self._record(
             StepResult(
@@ -332,9 +360,16 @@ class _Run:
                 found[name] = number
         return found
 
-    def _store(self, step: str, started: _Started, outputs: dict[str, Any], duration: float) -> None:
+    def _store(
+        self,
+        step: str,
+        started: _Started,
+        outputs: dict[str, Any],
+        duration: float,
+        written: dict[str, dict[str, Any]],
+    ) -> None:
         store = self.session.store
-        stored: dict[str, dict[str, Any]] = {}
+        stored: dict[str, dict[str, Any]] = dict(written)
         for name, value in outputs.items():
             try:
                 packed = serialize(value)
@@ -349,7 +384,7 @@ class _Run:
             if self.readers.get(name, 0) > 0 or step in self.recomputing:
                 self.values[name] = value
             stored[name] = {"hash": digest, "kind": packed.kind, "summary": packed.summary, "extras": extras}
-        if started.key is None or started.parts is None or len(stored) != len(outputs):
+        if started.key is None or started.parts is None or len(stored) != len(outputs) + len(written):
             # Not keyed (cache=False, unstorable inputs or outputs): the object hashes above
             # still feed early cutoff downstream, but nothing is indexed.
             return

@@ -74,8 +74,24 @@ class Graph:
         )
 
 
-def build_graph(decls: Iterable[StepDecl]) -> tuple[Graph, list[Problem]]:
+FILE_PREFIX = "file:"
+
+
+def file_output(pattern: str) -> str:
+    """The name under which a step's declared written files are an output: ``file:<pattern>``."""
+    return f"{FILE_PREFIX}{pattern}"
+
+
+def build_graph(
+    decls: Iterable[StepDecl], file_reads: Mapping[str, Iterable[str]] | None = None
+) -> tuple[Graph, list[Problem]]:
     """Wire steps by name and order them.
+
+    Args:
+        decls: the steps.
+        file_reads: step → the files, folders or globs it reads (from its code and ``@step
+            (reads=...)``); a read that matches another step's ``writes`` is an input of
+            that step's ``file:<pattern>`` output, so the writer runs first.
 
     Returns:
         The graph (in declaration order when it has a cycle) and every problem found.
@@ -112,11 +128,24 @@ def build_graph(decls: Iterable[StepDecl]) -> tuple[Graph, list[Problem]]:
                 )
                 continue
             provider[output] = decl.name
+        for pattern in decl.writes:
+            provider[file_output(pattern)] = decl.name
     inputs: dict[str, tuple[tuple[str, str], ...]] = {}
     params: dict[str, tuple[ParamDecl, ...]] = {}
     deps: dict[str, set[str]] = {}
     for name, decl in by_name.items():
         wired = tuple((p.name, p.name) for p in decl.params if p.name in provider)
+        written = sorted(
+            {
+                file_output(pattern)
+                for read in (file_reads or {}).get(name, ())
+                for other in by_name.values()
+                if other.name != name
+                for pattern in other.writes
+                if paths_overlap(read, pattern)
+            }
+        )
+        wired += tuple((output, output) for output in written)
         inputs[name] = wired
         params[name] = tuple(p for p in decl.params if p.name not in provider)
         deps[name] = {provider[o] for _, o in wired}
@@ -145,3 +174,14 @@ def build_graph(decls: Iterable[StepDecl]) -> tuple[Graph, list[Problem]]:
     )
     return graph, problems
 
+
+
+def paths_overlap(read: str, written: str) -> bool:
+    """Whether reading ``read`` may read what writing ``written`` writes (paths or globs,
+    relative to the project root; a folder covers what is below it)."""
+    import fnmatch
+
+    a, b = read.strip("/"), written.strip("/")
+    if a == b or fnmatch.fnmatch(a, b) or fnmatch.fnmatch(b, a):
+        return True
+    return a.startswith(b + "/") or b.startswith(a + "/")
