@@ -214,8 +214,8 @@ def test_status_json_names_the_param_change(tmp_path: Path, how: str) -> None:
         args = ("--set", "window=14")
     plans = _status_json(project, *args)
 
-    assert plans["raw"] == {"step": "raw", "state": "fresh", "reasons": []}
-    assert plans["clean"] == {"step": "clean", "state": "fresh", "reasons": []}
+    assert plans["raw"] == {"step": "raw", "state": "fresh", "reasons": [], "missing_files": []}
+    assert plans["clean"] == {"step": "clean", "state": "fresh", "reasons": [], "missing_files": []}
     assert plans["features"]["state"] == "stale"
     assert plans["features"]["reasons"] == ["param window: 7 → 14"]
     assert plans["report"]["state"] == "recheck"
@@ -375,7 +375,7 @@ REJECTED = [
     ("literal-rejects-c", {"m": "c"}, None, "m", "mode", "expects Literal['a', 'b'], found 'c' (--set)", "write one of: a, b"),
     ("literal-rejects-c-yaml", None, "m: c\n", "m", "mode", "expects Literal['a', 'b'], found 'c' (params.yaml:1)", "write one of: a, b"),
     ("literal-int-rejects-quoted-yaml", None, 'level: "2"\n', "level", "calendar", "expects Literal[1, 2], found '2' (params.yaml:1)", "write 2 without quotes"),
-    ("list-int-rejects-words", {"ns": ["x", "y"]}, None, "ns", "sizes", "expects list[int], found ['x', 'y'] (--set)", "fix the value in --set"),
+    ("list-int-rejects-words", {"ns": ["x", "y"]}, None, "ns", "sizes", "expects list[int], found ['x', 'y'] (params=)", "fix the value in params="),
     ("list-int-rejects-scalar-yaml", None, "ns: 3\n", "ns", "sizes", "expects list[int], found 3 (params.yaml:1)", "write a list: [3]"),
     ("list-int-rejects-bool-yaml", None, "ns: [1, true]\n", "ns", "sizes", "expects list[int], found [1, True] (params.yaml:1): Input should be a valid integer", "fix the value in params.yaml"),
     ("bool-rejects-maybe", {"enabled": "maybe"}, None, "enabled", "flag", "expects bool, found 'maybe' (--set)", "write true or false"),
@@ -387,7 +387,7 @@ REJECTED = [
     ("float-rejects-bool-yaml", None, "r: true\n", "r", "ratio", "expects float, found True (params.yaml:1): Input should be a valid number", "write a number (true is a bool, not a float)"),
     ("float-rejects-quoted-yaml", None, 'r: "2.5"\n', "r", "ratio", "expects float, found '2.5' (params.yaml:1)", "write 2.5 without quotes"),
     ("int-rejects-bool-yaml", None, "seed: true\n", "seed", "counter", "expects int, found True (params.yaml:1): Input should be a valid integer", "write a number (true is a bool, not an int)"),
-    ("int-rejects-bool-api", {"seed": True}, None, "seed", "counter", "expects int, found True (--set)", "write a number (true is a bool, not an int)"),
+    ("int-rejects-bool-api", {"seed": True}, None, "seed", "counter", "expects int, found True (params=)", "write a number (true is a bool, not an int)"),
     ("int-rejects-quoted-yaml", None, 'seed: "42"\n', "seed", "counter", "expects int, found '42' (params.yaml:1)", "write 42 without quotes"),
     ("int-rejects-hex-set", {"seed": "0x10"}, None, "seed", "counter", "expects int, found '0x10' (--set)", "write 16 (0x10 is text: only decimal numbers are numbers here)"),
     ("int-rejects-hex-yaml", None, "seed: 0x10\n", "seed", "counter", "expects int, found '0x10' (params.yaml:1)", "write 16"),
@@ -793,3 +793,13 @@ def test_path_param_data_change_makes_the_step_stale(tmp_path: Path) -> None:
     again = _run_ok(project)
     assert again.steps["source"].status == "ran"
     assert distill.load("source", project=project)["text"] == "changed, longer\n"
+
+
+def test_a_number_given_from_python_is_never_read_as_text(tmp_path: Path) -> None:
+    # `params={"text": 123}` is the number 123: a `str` param refuses it, while the text
+    # "123" (as typed after --set) is accepted.
+    project = make_project(tmp_path / "proj", TYPED_PIPE)
+    with pytest.raises(ValidationError, match=r"param 'text' of step 'label' expects str, found 123 \(params=\)"):
+        distill.run(project=project, params={"text": 123})
+    _run_ok(project, params={"text": "123"})
+    assert distill.load("label", project=project, params={"text": "123"}) == {"type": "str", "value": "123"}

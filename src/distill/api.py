@@ -30,13 +30,24 @@ if TYPE_CHECKING:
     from .execute.executor import Executor
 
 
-def _stringify(overrides: Mapping[str, Any] | None) -> dict[str, str]:
-    import json
+def _split(params: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """Params given from Python: strings are text, as typed on the command line
+    (``"2.5"`` may be a float); anything else is a value, checked as it is."""
+    text = {k: v for k, v in (params or {}).items() if isinstance(v, str)}
+    typed = {k: v for k, v in (params or {}).items() if not isinstance(v, str)}
+    return text, typed
 
-    out: dict[str, str] = {}
-    for name, value in (overrides or {}).items():
-        out[name] = value if isinstance(value, str) else json.dumps(value)
-    return out
+
+def _open(
+    project: str | os.PathLike[str] | None,
+    params: Mapping[str, Any] | None,
+    env: str | None,
+    targets: Sequence[str] = (),
+) -> Session:
+    text, typed = _split(params)
+    return open_session(
+        None if project is None else os.fspath(project), env=env, overrides=text, values=typed, targets=targets
+    )
 
 
 def run(
@@ -66,9 +77,7 @@ def run(
     Raises:
         ValidationError: the pipeline, its params or its data inputs are invalid.
     """
-    session = open_session(
-        None if project is None else os.fspath(project), env=env, overrides=_stringify(params), targets=targets
-    )
+    session = _open(project, params, env, targets)
     try:
         return _run_session(session, force=force, hooks=hooks, command=command, executor=executor)
     finally:
@@ -133,9 +142,7 @@ def status(
     Runs nothing and imports no user code: the plan is made from source, the cache index
     and file stats.
     """
-    session = open_session(
-        None if project is None else os.fspath(project), env=env, overrides=_stringify(params), targets=targets
-    )
+    session = _open(project, params, env, targets)
     try:
         forced = {session.graph.step_for(f) for f in force}
         return plan(session, force=forced)
@@ -170,7 +177,7 @@ def show(
     params: Mapping[str, Any] | None = None,
 ) -> list[OutputInfo]:
     """Provenance and summary of an output (or of every output of a step)."""
-    session = open_session(None if project is None else os.fspath(project), env=env, overrides=_stringify(params))
+    session = _open(project, params, env)
     try:
         step = session.graph.step_for(name)
         plans = {p.step: p for p in plan(session)}
@@ -220,7 +227,7 @@ def load(
     Example:
         >>> model = distill.load("model", project="examples/wine")  # doctest: +SKIP
     """
-    session = open_session(None if project is None else os.fspath(project), env=env, overrides=_stringify(params))
+    session = _open(project, params, env)
     try:
         if name not in session.graph.provider:
             raise NotFoundError(
@@ -428,7 +435,8 @@ class Pipeline:
                 roots.append(root)
         project = Project(roots[0], tuple(sorted(modules)), tuple(roots), Path(store).resolve(), {})
         only = {(fn.__module__, name) for name, fn in self._functions.items()}
-        session = open_session(project=project, overrides=_stringify(params), only=only, functions=self._functions)
+        text, typed = _split(params)
+        session = open_session(project=project, overrides=text, values=typed, only=only, functions=self._functions)
         try:
             result = _run_session(session, command="Pipeline.run()")
             failed = [r for r in result.steps.values() if r.status == "failed"]

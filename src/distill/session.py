@@ -17,6 +17,7 @@ import dataclasses
 import glob
 import hashlib
 import importlib
+import json
 import os
 import sys
 import time
@@ -426,6 +427,7 @@ def open_session(
     *,
     env: str | None = None,
     overrides: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
     targets: Sequence[str] = (),
     project: Project | None = None,
     only: set[tuple[str, str]] | None = None,
@@ -438,7 +440,8 @@ def open_session(
     Args:
         project_dir: a folder at or below the project root (current folder by default).
         env: params overlay name (``params.<env>.yaml``).
-        overrides: raw ``--set`` values.
+        overrides: raw ``--set`` values (text).
+        values: typed param values given from Python.
         targets: restrict to these steps or outputs and what they need.
         project: an already-built project (used by ``Pipeline``).
         only: restrict to these ``(module, function)`` steps.
@@ -451,7 +454,10 @@ def open_session(
         ValidationError: every problem found in the graph, params and data inputs.
     """
     project = project or find_project(project_dir)
-    overrides_key = tuple(sorted((overrides or {}).items()))
+    overrides_key = (
+        tuple(sorted((overrides or {}).items())),
+        json.dumps(values or {}, sort_keys=True, default=repr),
+    )
     only_key = frozenset(only) if only is not None else None
     config = repr(sorted(project.config.items()))
     where = (project.root, project.pipeline, project.source_roots, project.store, config)
@@ -486,7 +492,7 @@ def open_session(
     problems.extend(graph_problems)
     if targets and not any(p.code == "cycle" for p in problems):
         graph = graph.subset(targets)
-    params, param_problems = resolve_params(project, graph, state, env=env, overrides=overrides)
+    params, param_problems = resolve_params(project, graph, state, env=env, overrides=overrides, typed=values)
     problems.extend(param_problems)
     data_hashes: dict[str, str] = {}
     for step, values in params.items():

@@ -694,6 +694,7 @@ def resolve_params(
     *,
     env: str | None = None,
     overrides: Mapping[str, str] | None = None,
+    typed: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, dict[str, ParamValue]], list[Problem]]:
     """Layer and check the value of every run parameter of every step.
 
@@ -703,6 +704,8 @@ def resolve_params(
         state: the memo tables.
         env: name of the overlay file ``params.<env>.yaml``.
         overrides: raw ``--set`` strings, parsed as YAML scalars.
+        typed: values given from Python (``distill.run(params={"n": 3})``), checked
+            as they are: a number given from Python is never read as text.
 
     Nothing here runs user code: an annotation naming a project type is checked when the
     step runs, and a default that is not a literal is left to the function itself.
@@ -736,6 +739,8 @@ def resolve_params(
             parsed[name], set_problems = _load_set_value(name, text)
             problems.extend(set_problems)
         layers.append(("--set", ParamsText(parsed)))
+    if typed:
+        layers.append(("params=", ParamsText(dict(typed))))
 
     known = {p.name for params in graph.params.values() for p in params}
     for source, layer in layers:
@@ -808,12 +813,12 @@ def resolve_params(
                 resolved[param.name] = ParamValue(param.name, value, source, annotation=param.annotation)
                 continue
             ok, checked, error = check_value(param.annotation, tp, value, state)
-            typed = raw_overrides.get(param.name)
-            if not ok and source == "--set" and typed is not None and typed != value:
+            as_typed = raw_overrides.get(param.name)
+            if not ok and source == "--set" and as_typed is not None and as_typed != value:
                 # NB: what the user typed is text, and text is what a `str` (or Path, or
                 #     Literal of strings) param may want: `--set text=123` is "123", not 123.
                 #     Only for --set: in params.yaml, `name: 42` is a number.
-                ok, checked, _ = check_value(param.annotation, tp, typed, state)
+                ok, checked, _ = check_value(param.annotation, tp, as_typed, state)
             if not ok:
                 hint = value_hint(tp, value, source=source)
                 if source == "default":
