@@ -134,7 +134,7 @@ def test_quiet_prints_only_failures_warnings_and_the_summary(make_project):
 
 # -- --json -------------------------------------------------------------------------------
 
-STEP_FIELDS = {"step", "status", "duration", "attempts", "key", "error", "reason"}
+STEP_FIELDS = {"step", "status", "duration", "attempts", "key", "error", "reason", "metrics"}
 
 
 def test_json_on_stdout_progress_on_stderr(make_project):

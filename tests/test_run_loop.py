@@ -439,3 +439,62 @@ def test_metrics_must_name_outputs(make_project) -> None:
     root = make_project({"pipe.py": METRICS.replace('metrics=("accuracy",)', 'metrics=("f1",)')})
     with pytest.raises(distill.ValidationError, match="metrics= names 'f1', which is not an output"):
         distill.status(project=root)
+
+
+# -- runs at the same time -----------------------------------------------------------------------
+
+CONCURRENT = """
+import os
+import time
+from pathlib import Path
+
+from distill import step
+
+
+def _note(name: str) -> None:
+    with open("calls.log", "a") as log:
+        log.write(f"{name} {os.getpid()}\\n")
+
+
+@step
+def a() -> int:
+    _note("a")
+    time.sleep(0.5)
+    return 1
+
+
+@step
+def b(a: int) -> int:
+    _note("b")
+    time.sleep(0.3)
+    return a + 1
+
+
+@step
+def c(a: int) -> int:
+    _note("c")
+    return a + 2
+"""
+
+
+def test_three_runs_at_once_compute_each_step_once(make_project) -> None:
+    root = make_project({"pipe.py": CONCURRENT})
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distill", "run", "-C", str(root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+
+    for code, stderr in results:
+        assert code == 0, stderr
+        assert "Traceback" not in stderr
+    log = (root / "calls.log").read_text()
+    calls = sorted(line.split()[0] for line in log.splitlines())
+    assert calls == ["a", "b", "c"], (log, [stderr for _, stderr in results])
+    assert {d.step: d.state for d in distill.status(project=root)} == {"a": "fresh", "b": "fresh", "c": "fresh"}
+    assert not list((root / ".distill" / "locks").glob("*"))

@@ -187,6 +187,7 @@ class IndexView:
         self._store = store
         self._root = root
         self._state = state
+        self.data_version = registry.data_version()  # read first: what follows is at least as new
         self.latest_entries: dict[str, CacheEntry] = registry.latest()
         self._last_statuses: dict[str, str] | None = None
 

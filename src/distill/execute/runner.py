@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..cache.locks import HeldLock, KeyLocks
 from ..cache.serialize import Unstorable, deserialize, serialize
 from ..errors import StoreError
 from ..pipeline.graph import FILE_PREFIX, file_output
@@ -122,6 +123,7 @@ class _Run:
     forced: set[str]
     executor: Executor
     uncached: dict[str, str]
+    locks: KeyLocks
     hashes: dict[str, str] = field(default_factory=dict)  # output -> object hash
     kinds: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +135,11 @@ class _Run:
     deferred: list[Outcome] = field(default_factory=list)
     relatest: list[tuple[str, str]] = field(default_factory=list)  # hits on an older key
     recomputing: set[str] = field(default_factory=set)
+    running_locks: dict[str, HeldLock] = field(default_factory=dict)  # key -> lock of a step running
+    finished_locks: list[HeldLock] = field(default_factory=list)  # held until their entry is indexed
+    # steps another run is computing, with the index's data_version when they were decided
+    blocked: list[tuple[str, Decision, int]] = field(default_factory=list)
+    index_version: int = -1  # the index's data_version when this run last read it
     unflushed: list[CacheEntry] = field(default_factory=list)
     flushed_at: float = 0.0
 
@@ -195,8 +202,9 @@ class _Run:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def schedule(self, step: str) -> bool:
-        """Start ``step``: ``True`` when it is already finished (cached or skipped)."""
+    def schedule(self, step: str) -> bool | None:
+        """Start ``step``: ``True`` when it is already finished (cached or skipped), ``False``
+        when it was handed to the executor, ``None`` when another run holds its lock."""
         graph = self.session.graph
         wired = graph.inputs[step]
         for _, output in wired:
@@ -233,7 +241,70 @@ class _Run:
                 self.emit("on_warning", step=step, message=f"{message}; re-running {step}")
         cacheable = graph.steps[step].cache and decision.cacheable
         key = decision.key if cacheable else None
-        return self._submit(step, _Started(key, decision.parts if cacheable else None, None))
+        if key is None:
+            return self._submit(step, _Started(None, None, None))
+        held = self.locks.try_acquire(key)
+        if held is None:
+            # Another run is computing it: come back to it when this run has nothing else to do.
+            self.blocked.append((step, decision, self.index_version))
+            return None
+        return self._start_locked(step, decision, held, self.index_version)
+
+    def _start_locked(self, step: str, decision: Decision, held: HeldLock, since: int) -> bool:
+        """Run ``step`` holding its key's lock, unless another run stored the result since
+        this one decided (then reuse it). ``since``: the index's data_version read before
+        the decision was made."""
+        assert decision.key is not None
+        self.running_locks[decision.key] = held
+        # NB: the index changed only if another process committed since the decision; SQLite's
+        #     data_version says so for the price of a pragma, not a lookup.
+        version = self.session.registry.data_version()
+        self.index_version = version
+        if version != since and step not in self.forced:
+            again = decide(
+                step,
+                graph=self.session.graph,
+                parts=self.session.keys[step],
+                known=self.hashes,
+                waiting_on={},
+                cache=self.view,
+            )
+            if again.state == "fresh" and again.entry is not None and self._hit(step, again.entry):
+                self._unlock(decision.key)
+                self._release(step)
+                return True
+        return self._submit(step, _Started(decision.key, decision.parts, None))
+
+    def wait_for_blocked(self) -> tuple[str, bool]:
+        """Nothing else can run: wait for the lock of the first blocked step, holding none.
+
+        NB: a run never waits for a lock while it holds another (finished results are
+            indexed and their locks let go first), so runs waiting on each other cannot
+            deadlock; it only waits when none of its own tasks is running.
+        """
+        step, decision, since = self.blocked.pop(0)
+        assert decision.key is not None
+        self.flush()
+        self.emit("on_warning", step=step, message="another run is computing this step; waiting for it")
+        held = self.locks.acquire(decision.key)
+        return step, self._start_locked(step, decision, held, since)
+
+    def retry_blocked(self) -> list[tuple[str, bool]]:
+        """Start the blocked steps whose lock is free now."""
+        started = []
+        for item in list(self.blocked):
+            step, decision, since = item
+            assert decision.key is not None
+            held = self.locks.try_acquire(decision.key)
+            if held is not None:
+                self.blocked.remove(item)
+                started.append((step, self._start_locked(step, decision, held, since)))
+        return started
+
+    def _unlock(self, key: str | None) -> None:
+        held = self.running_locks.pop(key, None) if key is not None else None
+        if held is not None:
+            held.release()
 
     def _submit(self, step: str, started: _Started) -> bool:
         session = self.session
@@ -333,6 +404,7 @@ class _Run:
             except DeclaredFileMissing as exc:
                 error = str(exc)
         if error is not None:
+            self._unlock(started.key)
             self._record(
                 StepResult(step, "failed", outcome.duration, outcome.attempts, started.key, error=error)
             )
@@ -387,19 +459,27 @@ class _Run:
         if started.key is None or started.parts is None or len(stored) != len(outputs) + len(written):
             # Not keyed (cache=False, unstorable inputs or outputs): the object hashes above
             # still feed early cutoff downstream, but nothing is indexed.
+            self._unlock(started.key)
             return
         entry = CacheEntry(started.key, step, started.parts.to_json(), stored, self.run_id, time.time(), duration)
         self.entries[step] = entry
         self.view.latest_entries[step] = entry
         self.unflushed.append(entry)
+        held = self.running_locks.pop(started.key, None)
+        if held is not None:
+            self.finished_locks.append(held)
         if time.perf_counter() - self.flushed_at >= FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
-        """Write finished results to the index in one transaction."""
+        """Write finished results to the index in one transaction, then let go of their locks
+        (a run waiting for one of them finds the result when it wakes)."""
         if self.unflushed:
             self.session.registry.record_results(self.unflushed)
             self.unflushed = []
+        for held in self.finished_locks:
+            held.release()
+        self.finished_locks.clear()
         self.flushed_at = time.perf_counter()
 
     def _record(self, result: StepResult) -> None:
@@ -432,14 +512,22 @@ class _Run:
             for step in ready:
                 if self.schedule(step):
                     sorter.done(step)
+            retried = self.retry_blocked() if self.blocked else []
+            for step, finished in retried:
+                if finished:
+                    sorter.done(step)
             outcomes, self.deferred = self.deferred, []
             if not outcomes and self.executor.pending():
                 outcomes = self.executor.wait()
             for outcome in outcomes:
                 self.finish(outcome)
                 sorter.done(outcome.step)
-            if not ready and not outcomes and not self.executor.pending():
-                raise RuntimeError("the scheduler has steps left but none is ready or running")
+            if not ready and not retried and not outcomes and not self.executor.pending():
+                if not self.blocked:
+                    raise RuntimeError("the scheduler has steps left but none is ready or running")
+                step, finished = self.wait_for_blocked()
+                if finished:
+                    sorter.done(step)
 
 
 def _number(value: Any) -> float | None:
@@ -532,7 +620,11 @@ def run_plan(
         set(force),
         executor or InProcessExecutor(),
         session.uncached(),
+        KeyLocks(session.project.store),
     )
+    # The index as the plan saw it: a commit by another run after that is a reason to look
+    # again before computing a step.
+    run.index_version = run.view.data_version
     started = time.perf_counter()
     steps = list(session.graph.steps)
     fresh = [d.step for d in plan.values() if d.state == "fresh"]
@@ -555,6 +647,8 @@ def run_plan(
         os.chdir(caller)
         run.executor.close()
         run.flush()
+        for held in run.running_locks.values():
+            held.release()
         if run.relatest:
             # Explanations compare against the result in use, not the last one computed.
             session.registry.mark_latest(run.relatest)

@@ -9,21 +9,45 @@ Responsibilities:
 
 Writes for a step are one transaction, made when the step finishes: a crash loses at most
 the step that was running, never leaves a half-written record.
+
+Several processes may open the same file at once — three ``distill run`` started together on
+a fresh store all create it. Opening is therefore safe under concurrency:
+
+- switching to WAL needs the whole file to itself. When two openers switch at once, each
+  holds a read lock and wants the write lock; SQLite fails one of them at once with
+  ``database is locked`` rather than let them wait for each other, so the busy timeout does
+  not help. The switch is retried, with a short randomised backoff, for up to
+  ``OPEN_TIMEOUT`` seconds (once the file is in WAL mode, the switch is a no-op);
+- the tables and ``user_version`` are created in one ``BEGIN IMMEDIATE`` transaction that
+  first reads the version again, so nobody sees tables without their version (which read as
+  "index format 0" before) and only the first opener creates anything. ``executescript`` is
+  not used: it commits before it runs;
+- every write is a ``BEGIN IMMEDIATE`` transaction, which takes the write lock up front and
+  waits for it up to the busy timeout (``timeout=30``), so two writers queue instead of
+  failing; a reader never waits in WAL mode.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import StoreError
 
 SCHEMA_VERSION = 1
+
+# How long a connection waits for the write lock (SQLite's busy timeout), in seconds.
+BUSY_TIMEOUT = 30.0
+# How long opening retries what SQLite does not wait for by itself (the switch to WAL).
+OPEN_TIMEOUT = 30.0
+
+_T = TypeVar("_T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache (
@@ -146,22 +170,68 @@ class Registry:
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the schema; safe when many processes do it at once.
+
+        Raises:
+            StoreError: the file has another index format, or stayed locked for ``OPEN_TIMEOUT``.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            # NB: the mode is kept in the file: after the first switch this is a no-op. A file
+            # system without shared memory answers "delete", and we carry on in that mode.
+            self._retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchall())
             conn.execute("PRAGMA synchronous=NORMAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-            if has_tables and version != SCHEMA_VERSION:
-                conn.close()
+            self._retry(lambda: self._create_schema(conn))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        # The version is set in the transaction that creates the tables, so once it reads
+        # right the schema is complete: the common case takes no write lock.
+        if conn.execute("PRAGMA user_version").fetchall()[0][0] == SCHEMA_VERSION:
+            return
+        with _transaction(conn):
+            # Read again under the write lock: another process may have created it meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchall()[0][0]
+            if version == SCHEMA_VERSION:
+                return
+            if has_tables:
                 raise StoreError(
                     f"{self.path} has index format {version}, this distill reads format {SCHEMA_VERSION}",
                     hint=f"remove {self.path.parent} to start a fresh store (results will be recomputed)",
                 )
-            conn.executescript(SCHEMA)
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self._local.conn = conn
-        return conn
+
+    def _retry(self, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt`` until SQLite stops answering "locked"/"busy", for ``OPEN_TIMEOUT``."""
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        sleep = 0.001
+        while True:
+            try:
+                return attempt()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"{self.path} stayed locked by another process for {OPEN_TIMEOUT:g} s while opening it ({exc})",
+                        hint="another distill process may be stuck writing to this store; stop it and run again",
+                    ) from exc
+            # Randomised, so processes that collided once do not collide again in step.
+            time.sleep(random.uniform(sleep / 2, sleep))
+            sleep = min(sleep * 2, 0.1)
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -232,6 +302,13 @@ class Registry:
         with _transaction(db):
             db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?)", list(pairs))
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the index (SQLite's
+        ``PRAGMA data_version``); -1 when there is no index yet."""
+        if not self.exists():
+            return -1
+        return int(self.db.execute("PRAGMA data_version").fetchall()[0][0])
+
     def last_statuses(self) -> dict[str, str]:
         """Each step's status in the most recent run that recorded it."""
         if not self.exists():
@@ -265,11 +342,14 @@ class Registry:
             db.execute("UPDATE runs SET ended = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(
+        # NB: fetchall, never fetchone: a statement left unfinished keeps its read snapshot
+        #     open, and this connection would not see what other runs commit afterwards.
+        rows = self.db.execute(
             "SELECT run_id, started, ended, status, command, params FROM runs WHERE run_id = ?", (run_id,)
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             return None
+        row = rows[0]
         return dict(zip(("run_id", "started", "ended", "status", "command", "params"), row, strict=True))
 
     def step_runs(self, run_id: str) -> list[dict[str, Any]]:
@@ -283,6 +363,14 @@ class Registry:
 
 
 class _transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on error.
+
+    ``BEGIN IMMEDIATE`` takes the write lock at once, waiting up to the busy timeout for
+    another writer; a deferred ``BEGIN`` would take it at the first write and fail at once
+    with "database is locked" if another writer got in between (SQLite cannot wait there
+    without risking a deadlock).
+    """
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
 
@@ -290,7 +378,29 @@ class _transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        if kind is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        # NB: some errors (a full disk, an I/O error) make SQLite roll back by itself; a
+        # second ROLLBACK would raise and hide the error that caused it.
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite failed because another connection held a lock (worth retrying)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 def _entry(row: tuple[Any, ...]) -> CacheEntry:
