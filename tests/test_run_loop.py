@@ -433,6 +433,29 @@ def test_declared_metrics_are_reported_for_runs_and_cache_hits(make_project) -> 
     second = distill.run(project=root)
     assert second.steps["evaluate"].status == "cached"
     assert second.steps["evaluate"].metrics == {"accuracy": 0.75}
+    from distill.runs.registry import Registry
+
+    history = Registry(root / ".distill")
+    assert history.metrics(first.run_id) == {"evaluate": {"accuracy": 0.75}}
+    assert history.metrics(second.run_id) == {"evaluate": {"accuracy": 0.75}}
+    history.close()
+
+
+def test_an_index_of_the_previous_format_gains_the_metrics_table(tmp_path: Path) -> None:
+    from distill.runs.registry import Registry
+
+    old = sqlite3.connect(tmp_path / "index.db")
+    old.executescript(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started REAL NOT NULL, ended REAL, status TEXT NOT NULL,"
+        " command TEXT, params TEXT, environment TEXT); PRAGMA user_version = 1;"
+    )
+    old.execute("INSERT INTO runs VALUES ('r1', 0, 1, 'succeeded', 'distill run', '{}', '{}')")
+    old.commit()
+    old.close()
+    registry = Registry(tmp_path)
+    assert registry.run("r1") is not None  # the history is kept
+    assert registry.metrics("r1") == {}
+    registry.close()
 
 
 def test_metrics_must_name_outputs(make_project) -> None:

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from ..errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # How long a connection waits for the write lock (SQLite's busy timeout), in seconds.
 BUSY_TIMEOUT = 30.0
@@ -85,7 +85,19 @@ CREATE TABLE IF NOT EXISTS step_runs (
     error TEXT,
     PRIMARY KEY (run_id, step)
 );
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_id, step, name)
+);
 """
+# What each older index format lacks, to be added in place (never a rebuild: history stays).
+MIGRATIONS = {
+    1: "CREATE TABLE IF NOT EXISTS metrics (run_id TEXT NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL, "
+    "value REAL NOT NULL, PRIMARY KEY (run_id, step, name))",
+}
 
 
 class CacheEntry:
@@ -203,6 +215,11 @@ class Registry:
             version = conn.execute("PRAGMA user_version").fetchall()[0][0]
             has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchall()[0][0]
             if version == SCHEMA_VERSION:
+                return
+            if has_tables and all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+                for step in range(version, SCHEMA_VERSION):
+                    conn.execute(MIGRATIONS[step])
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 return
             if has_tables:
                 raise StoreError(
@@ -335,10 +352,17 @@ class Registry:
                 (run_id, time.time(), command, json.dumps(params, sort_keys=True), json.dumps(environment, sort_keys=True)),
             )
 
-    def end_run(self, run_id: str, status: str, step_runs: list[tuple[Any, ...]]) -> None:
+    def end_run(
+        self,
+        run_id: str,
+        status: str,
+        step_runs: list[tuple[Any, ...]],
+        metrics: list[tuple[str, str, str, float]] | None = None,
+    ) -> None:
         db = self.db
         with _transaction(db):
             db.executemany("INSERT OR REPLACE INTO step_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", step_runs)
+            db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)", metrics or [])
             db.execute("UPDATE runs SET ended = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
@@ -351,6 +375,14 @@ class Registry:
             return None
         row = rows[0]
         return dict(zip(("run_id", "started", "ended", "status", "command", "params"), row, strict=True))
+
+    def metrics(self, run_id: str) -> dict[str, dict[str, float]]:
+        """step → metric → value, as recorded by the run."""
+        out: dict[str, dict[str, float]] = {}
+        rows = self.db.execute("SELECT step, name, value FROM metrics WHERE run_id = ?", (run_id,)).fetchall()
+        for step, name, value in rows:
+            out.setdefault(str(step), {})[str(name)] = float(value)
+        return out
 
     def step_runs(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

@@ -19,6 +19,7 @@ class RegistryHook:
         self.params = params
         self.environment = environment
         self.rows: list[tuple[Any, ...]] = []
+        self.metrics: list[tuple[str, str, str, float]] = []
         self.started: dict[str, float] = {}
         self.keys: dict[str, str | None] = {}
         self.run_id = ""
@@ -42,6 +43,9 @@ class RegistryHook:
         **extra: object,
     ) -> None:
         key = extra.get("key")
+        values = extra.get("metrics")
+        if isinstance(values, dict):
+            self.metrics.extend((self.run_id, step, str(n), float(v)) for n, v in values.items())
         self.rows.append(
             (
                 self.run_id,
@@ -57,4 +61,4 @@ class RegistryHook:
         )
 
     def on_run_end(self, *, run_id: str, status: str, duration: float, **extra: object) -> None:
-        self.registry.end_run(run_id, status, self.rows)
+        self.registry.end_run(run_id, status, self.rows, self.metrics)
