@@ -216,7 +216,7 @@ class Registry:
             has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchall()[0][0]
             if version == SCHEMA_VERSION:
                 return
-            if has_tables and all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+            if has_tables and 0 < version < SCHEMA_VERSION and all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
                 for step in range(version, SCHEMA_VERSION):
                     conn.execute(MIGRATIONS[step])
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
