@@ -93,15 +93,20 @@ def _run_session(
     executor: Executor | None = None,
 ) -> RunResult:
     from .execute import hooks as _hooks
+    from .execute.plan import plan_graph
     from .pipeline.params import check_deferred
-    from .runs.environment import capture
+    from .runs.environment import start_capture
     from .runs.tracking import RegistryHook
 
     forced = {session.graph.step_for(f) for f in force}
     hook_list = list(hooks)
+    # git runs in the background while the run plans and runs; the record is completed at the end.
+    memo = session.state.table("environment")
+    before = dict(memo)
+    environment = start_capture(session.project.root, memo=memo)
+    if memo != before:
+        session.state.dirty = True
     view = session.cache_view()
-    from .execute.plan import plan_graph
-
     uncached = session.uncached()
     decisions = plan_graph(session.graph, session.keys, view, force=forced, uncached=uncached)
     for step, reason in uncached.items():
@@ -115,16 +120,11 @@ def _run_session(
             problems.extend(check_deferred(decl, session.function(decl), values))
     if problems:
         raise ValidationError(problems)
-    memo = session.state.table("environment")
-    before = dict(memo)
-    environment = capture(session.project.root, memo=memo)
-    if memo != before:
-        session.state.dirty = True
     tracker = RegistryHook(
         session.registry,
         command=command,
         params={s: {n: v.key_value for n, v in p.items()} for s, p in session.params.items()},
-        environment=environment.as_json(),
+        environment=lambda: environment().as_json(),
     )
     return run_plan(session, decisions, force=forced, hooks=[tracker, *hook_list], executor=executor, view=view)
 

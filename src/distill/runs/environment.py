@@ -23,7 +23,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -114,17 +114,35 @@ def capture(project_root: Path, *, memo: MutableMapping[str, Any] | None = None)
         >>> env = capture(Path("."), memo=state)  # reads metadata, fills ``state``
         >>> env = capture(Path("."), memo=state)  # about 30 µs plus git
     """
-    commit, dirty = _git_state(project_root)
-    return Environment(
-        python=platform.python_version(),
-        implementation=platform.python_implementation(),
-        executable=sys.executable,
-        platform=_platform(memo),
-        machine=platform.machine(),
-        packages=MappingProxyType(_packages(memo)),
-        git_commit=commit,
-        git_dirty=dirty,
-    )
+    return start_capture(project_root, memo=memo)()
+
+
+def start_capture(
+    project_root: Path, *, memo: MutableMapping[str, Any] | None = None
+) -> Callable[[], Environment]:
+    """Start recording the environment: git runs in the background from now on.
+
+    Returns:
+        A function that gives the ``Environment`` (waiting for git if it is still running).
+    """
+    probe = GitProbe(project_root)
+    platform_name = _platform(memo)
+    packages = MappingProxyType(_packages(memo))
+
+    def finish() -> Environment:
+        commit, dirty = probe.result()
+        return Environment(
+            python=platform.python_version(),
+            implementation=platform.python_implementation(),
+            executable=sys.executable,
+            platform=platform_name,
+            machine=platform.machine(),
+            packages=packages,
+            git_commit=commit,
+            git_dirty=dirty,
+        )
+
+    return finish
 
 
 def _signature() -> tuple[tuple[str, int], ...]:
@@ -207,43 +225,60 @@ def _platform(memo: MutableMapping[str, Any] | None) -> str:
 
 def _git_state(project_root: Path) -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the repository holding ``project_root``, ``None``s if unknown."""
-    deadline = time.monotonic() + GIT_TIMEOUT
-    head = _git(project_root, deadline, "rev-parse", "--verify", "--quiet", "HEAD")
-    # Not a repository (128), no commit yet (1), no git, a timeout: nothing to record.
-    if head is None or head[0] != 0 or not head[1]:
-        return None, None
-    commit = head[1]
-    # Re-reads the stat data of files whose mtime changed, so a file touched but unchanged
-    # is not reported as modified by ``diff-index`` (which compares stat data only). Its
-    # exit status is not checked: it fails only when it can't write the index (another git
-    # holds the lock), and then ``diff-index`` can only err towards "dirty".
-    _git(project_root, deadline, "update-index", "-q", "--refresh")
-    diff = _git(project_root, deadline, "diff-index", "--quiet", "HEAD", "--")
-    if diff is None or diff[0] not in (0, 1):
-        return commit, None
-    return commit, diff[0] == 1
+    return GitProbe(project_root).result()
 
 
-def _git(project_root: Path, deadline: float, *args: str) -> tuple[int, str] | None:
-    """Run git in ``project_root``: ``(exit status, stripped stdout)``, ``None`` if it can't run."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        return None
-    # Optional locks off: recording the environment must not block, or be blocked by, a
-    # ``git commit`` running at the same time.
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=project_root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=remaining,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        # OSError: git is not installed (FileNotFoundError) or not runnable, or the project
-        # folder is gone; SubprocessError: the timeout.
-        return None
-    return done.returncode, done.stdout.decode("ascii", "replace").strip()
+class GitProbe:
+    """``git status`` started in the background, read when the answer is needed.
+
+    NB: one ``git status --porcelain=v2 --branch --untracked-files=no`` gives both the commit
+        (``# branch.oid``) and whether a tracked file differs; it compares the content of a
+        file whose stat changed, so a file touched but unchanged is clean, and with optional
+        locks off it never writes the index (a ``git commit`` at the same time is not
+        disturbed). Started when a run starts, it costs the run nothing but a fork.
+    """
+
+    def __init__(self, project_root: Path) -> None:
+        self._deadline = time.monotonic() + GIT_TIMEOUT
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+        try:
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                cwd=project_root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            # git is not installed or not runnable, or the project folder is gone.
+            self._proc = None
+
+    def result(self) -> tuple[str | None, bool | None]:
+        """``(commit, dirty)``; ``None``s when not a repository, no commit yet, or no git."""
+        proc = self._proc
+        if proc is None:
+            return None, None
+        try:
+            out, _ = proc.communicate(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            # NB: wait for git itself only: reading its output to the end would also wait for
+            #     any child still holding the pipe open.
+            proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+            return None, None
+        if proc.returncode != 0:
+            return None, None
+        commit: str | None = None
+        dirty = False
+        for line in out.decode("utf-8", "replace").splitlines():
+            if line.startswith("# branch.oid "):
+                oid = line.split(" ", 2)[2].strip()
+                commit = None if oid == "(initial)" else oid
+            elif line and not line.startswith("#"):
+                dirty = True
+        if commit is None:
+            return None, None
+        return commit, dirty

@@ -358,11 +358,18 @@ class Registry:
         status: str,
         step_runs: list[tuple[Any, ...]],
         metrics: list[tuple[str, str, str, float]] | None = None,
+        *,
+        environment: dict[str, Any] | None = None,
     ) -> None:
         db = self.db
         with _transaction(db):
             db.executemany("INSERT OR REPLACE INTO step_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", step_runs)
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)", metrics or [])
+            if environment is not None:
+                db.execute(
+                    "UPDATE runs SET environment = ? WHERE run_id = ?",
+                    (json.dumps(environment, sort_keys=True), run_id),
+                )
             db.execute("UPDATE runs SET ended = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
 
     def run(self, run_id: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .registry import Registry
@@ -12,7 +13,12 @@ class RegistryHook:
     """Records a run: its command, params and environment at start, each step's outcome at end."""
 
     def __init__(
-        self, registry: Registry, *, command: str, params: dict[str, Any], environment: dict[str, Any]
+        self,
+        registry: Registry,
+        *,
+        command: str,
+        params: dict[str, Any],
+        environment: Callable[[], dict[str, Any]],
     ) -> None:
         self.registry = registry
         self.command = command
@@ -26,7 +32,8 @@ class RegistryHook:
 
     def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None:
         self.run_id = run_id
-        self.registry.start_run(run_id, command=self.command, params=self.params, environment=self.environment)
+        # The environment is completed when the run ends (git answers in the background).
+        self.registry.start_run(run_id, command=self.command, params=self.params, environment={})
 
     def on_step_start(self, *, step: str, attempt: int, **extra: object) -> None:
         self.started.setdefault(step, time.time())
@@ -61,4 +68,4 @@ class RegistryHook:
         )
 
     def on_run_end(self, *, run_id: str, status: str, duration: float, **extra: object) -> None:
-        self.registry.end_run(run_id, status, self.rows, self.metrics)
+        self.registry.end_run(run_id, status, self.rows, self.metrics, environment=self.environment())
