@@ -18,7 +18,8 @@ import pytest
 import distill
 from distill.errors import StaleError, ValidationError
 from distill.memo import load_state, stat_key
-from distill.pipeline.params import FILES, MEMO, evaluate_annotation, load_params_text, value_hint
+from distill.pipeline.param_types import MEMO, evaluate_annotation, value_hint
+from distill.pipeline.params_text import FILES, load_params_text
 from distill.session import open_session
 from helpers_validation import isolated_imports, make_project, run_cli  # noqa: F401
 
