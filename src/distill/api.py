@@ -251,10 +251,10 @@ def load(
 
 def load_output(session: Session, entry: CacheEntry, name: str) -> Any:
     """Read one output of a cache entry from the store, verified against its hash."""
-    from .cache.serialize import deserialize
+    from .cache.serialize import read_value
 
     meta = entry.outputs[name]
-    return deserialize(meta["kind"], session.store.get(meta["hash"]))
+    return read_value(meta["kind"], meta["hash"], session.store)
 
 
 class CachedOutputs(Mapping[str, Any]):

@@ -29,7 +29,7 @@ from ._version import __version__
 
 # Bump FORMAT whenever a memoised record changes meaning (analysis rules, record fields):
 # a state file from another format or distill version is discarded, never trusted.
-FORMAT = 4
+FORMAT = 5
 RACY_NS = 2_000_000_000
 
 

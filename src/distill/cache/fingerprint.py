@@ -23,6 +23,7 @@ from ..analysis.reads import ReadKind, ReadRef
 from ..analysis.source import ModuleInfo, StepDecl
 from ..memo import State, stat_key, trusted
 from ..pipeline.sources import Sources
+from .store import new_hash
 
 # Packages whose versions are not part of keys: distill itself (upgrading the runner must not
 # re-run a project) and the standard library (covered by the Python version).
@@ -324,7 +325,8 @@ def _file_hash(path: str, state: State) -> str:
     if entry is not None and trusted(st, entry[0], entry[1]):
         return entry[2]  # type: ignore[no-any-return]
     recorded = time.time_ns()
-    h = hashlib.blake2b(digest_size=20)
+    # The same hash as the object store's, so a file can be compared with its stored copy.
+    h = new_hash()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             h.update(block)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..cache.locks import HeldLock, KeyLocks
-from ..cache.serialize import Unstorable, deserialize, serialize
+from ..cache.serialize import Unstorable, read_value, write_value
 from ..errors import StoreError
 from ..pipeline.graph import FILE_PREFIX, file_output
 from ..runs.registry import CacheEntry
@@ -157,7 +157,7 @@ class _Run:
         if output in self.unstored:
             return self.unstored[output]
         try:
-            data = self.session.store.get(self.hashes[output])
+            value = read_value(self.kind(output), self.hashes[output], self.session.store)
         except StoreError as exc:
             producer = self.session.graph.provider[output]
             self.emit(
@@ -169,7 +169,6 @@ class _Run:
             if output not in self.values and output not in self.unstored:
                 raise StepFailed(producer, f"could not recompute {output}") from exc
             return self.value(output)
-        value = deserialize(self.kind(output), data)
         self.values[output] = value
         return value
 
@@ -444,18 +443,21 @@ class _Run:
         stored: dict[str, dict[str, Any]] = dict(written)
         for name, value in outputs.items():
             try:
-                packed = serialize(value)
+                packed = write_value(value, store)
             except Unstorable as exc:
                 self.emit("on_warning", step=step, message=f"output {name} is not cached: {exc}")
                 self.unstored[name] = value
                 continue
-            digest = store.put(packed.data)
-            extras = {k: store.put(v) for k, v in packed.extras.items()}
-            self.hashes[name] = digest
+            self.hashes[name] = packed.digest
             self.kinds[name] = packed.kind
             if self.readers.get(name, 0) > 0 or step in self.recomputing:
                 self.values[name] = value
-            stored[name] = {"hash": digest, "kind": packed.kind, "summary": packed.summary, "extras": extras}
+            stored[name] = {
+                "hash": packed.digest,
+                "kind": packed.kind,
+                "summary": packed.summary,
+                "extras": packed.extras,
+            }
         if started.key is None or started.parts is None or len(stored) != len(outputs) + len(written):
             # Not keyed (cache=False, unstorable inputs or outputs): the object hashes above
             # still feed early cutoff downstream, but nothing is indexed.
