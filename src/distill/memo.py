@@ -38,6 +38,7 @@ class State:
     path: Path
     tables: dict[str, dict[Any, Any]] = field(default_factory=dict)
     dirty: bool = False
+    project: str | None = None
 
     def table(self, name: str) -> dict[Any, Any]:
         return self.tables.setdefault(name, {})
@@ -56,6 +57,8 @@ class State:
             with os.fdopen(fd, "wb") as handle:
                 pickle.dump((_version(), self.tables), handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
+            if self.project is not None:
+                _SHARED[self.project] = self.tables
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -67,7 +70,26 @@ def _version() -> tuple[int, str]:
     return (FORMAT, __version__)
 
 
-def load_state(store: Path) -> State:
+# The memo tables of this process, by project folder: a new store of a project this process
+# has already read (a fresh store per run, or another --store) starts from what it learnt.
+# Every entry is checked against the file it came from before use, so sharing costs nothing
+# in correctness.
+_SHARED: dict[str, dict[str, dict[Any, Any]]] = {}
+
+
+def load_state(store: Path, project_root: Path | None = None) -> State:
+    """The memo tables kept in ``store``; a store without them starts from this process's
+    tables for the same project, if it has read it before."""
+    state = _load(store)
+    state.project = str(project_root) if project_root is not None else None
+    shared = _SHARED.get(state.project) if state.project is not None else None
+    if shared and not state.tables:
+        state.tables = {name: dict(table) for name, table in shared.items()}
+        state.dirty = True
+    return state
+
+
+def _load(store: Path) -> State:
     path = store / "state.pickle"
     try:
         with open(path, "rb") as handle:

@@ -64,6 +64,7 @@ class StaticKeys:
         self.code_index = code_index
         self.env_index = env_index
         self._memo: dict[str, KeyParts] = {}
+        self._writes: list[tuple[str, str]] | None = None
 
     def __getitem__(self, step: str) -> KeyParts:
         parts = self._memo.get(step)
@@ -79,11 +80,7 @@ class StaticKeys:
             environ: dict[str, str | None] = {}
             # NB: a file another step writes is keyed by that step's output, not read here:
             #     @step(writes=["out/a.csv"]) def w(): ...;  @step def r(): open("out/a.csv")
-            written = [
-                o[len(FILE_PREFIX) :]
-                for o, producer in self._graph.provider.items()
-                if o.startswith(FILE_PREFIX) and producer != step
-            ]
+            written = [pattern for pattern, producer in self._written() if producer != step]
             for read in self.reads(step):
                 if read.kind == "env":
                     environ[read.value] = os.environ.get(read.value)
@@ -101,6 +98,16 @@ class StaticKeys:
             )
             self._memo[step] = parts
         return parts
+
+    def _written(self) -> list[tuple[str, str]]:
+        """``(pattern, step)`` of every declared written file (computed once)."""
+        if self._writes is None:
+            self._writes = [
+                (o[len(FILE_PREFIX) :], producer)
+                for o, producer in self._graph.provider.items()
+                if o.startswith(FILE_PREFIX)
+            ]
+        return self._writes
 
     def refreshed(self) -> StaticKeys:
         """A copy for a new run in this process: parts that hold what the code reads from
@@ -389,8 +396,11 @@ def _stamp(project: Project, sources: Sources, env: str | None) -> Stamp | None:
     paths.update(entry or "." for entry in sys.path)
     now = time.time_ns()
     stamp = tuple(sorted((path, _stat(path)) for path in paths))
-    for _, stats in stamp:
-        if stats is not None and stats[1] >= now - RACY_NS:
+    for path, stats in stamp:
+        # NB: only a file's content can change without its stat changing (a same-size edit
+        #     within the clock's resolution); a folder's entries cannot, so a folder written
+        #     a moment ago (a __pycache__ appearing) is as trustworthy as any.
+        if stats is not None and stats[1] >= now - RACY_NS and not os.path.isdir(path):
             return None
     return stamp
 
@@ -466,7 +476,7 @@ def open_session(
     reused = _warm_session(warm_key, project, store, registry, functions)
     if reused is not None:
         return reused
-    state = load_state(project.store)
+    state = load_state(project.store, project.root)
     sources = Sources(project, state)
     modules = sources.pipeline_modules()
     problems: list[Problem] = []

@@ -4,7 +4,9 @@ Responsibilities:
 - ``KeyLocks(store)``: one lock per cache key, as the file ``<store>/locks/<key>`` held with
   ``flock``; ``try_acquire`` (never waits) and ``acquire`` (waits, with an optional timeout);
 - ``HeldLock``: a lock this process holds; ``release()`` (idempotent) or a ``with`` block;
-- ``LockTimeout``: ``acquire`` gave up waiting.
+- ``LockTimeout``: ``acquire`` gave up waiting;
+- ``RunLocks``: what a run uses — the same locks as byte ranges of one file kept open for
+  the run, one ``fcntl`` call each (no file made or removed per key).
 
 How a run uses them: before computing a step whose key is not in the cache, take the key's
 lock. If another process holds it, that process is computing the same result: release every
@@ -240,3 +242,96 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     mine = os.fstat(fd)
     return (mine.st_ino, mine.st_dev) == (at_path.st_ino, at_path.st_dev)
+
+
+class KeyShare:
+    """This process's hold on one key's byte of the lock file; ``release()`` is idempotent."""
+
+    def __init__(self, owner: RunLocks, slot: int, key: str) -> None:
+        self.key = key
+        self._owner: RunLocks | None = owner
+        self._slot = slot
+
+    def release(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner._release(self._slot)
+
+
+class RunLocks:
+    """The locks a run takes on cache keys: one byte each of the file ``<store>/locks/keys``,
+    locked with POSIX record locks (``fcntl.lockf``), the file opened once for the run.
+
+    Making and removing a file per key costs a run more than a trivial step does; a byte
+    range of one file costs one ``fcntl`` call. A key's byte is its first 12 hex digits read
+    as a number (2**48 bytes of address space: two keys share a byte once in 10**14 pairs).
+    Record locks belong to a process, so within one process they are counted here rather
+    than taken twice; between processes they exclude each other like ``KeyLocks``, they are
+    dropped when the holder dies, and the deadlock rule of this module holds unchanged.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.root = Path(folder) / "locks"
+        self._fd: int | None = None
+        self._holders: dict[int, int] = {}
+
+    def _file(self) -> int:
+        if self._fd is None:
+            path = self.root / "keys"
+            while True:
+                try:
+                    self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                    break
+                except FileNotFoundError:
+                    os.makedirs(self.root, exist_ok=True)
+        return self._fd
+
+    @staticmethod
+    def _slot(key: str) -> int:
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"not a cache key: {key[:80]!r}")
+        try:
+            return int(key[:12], 16)
+        except ValueError:
+            return int.from_bytes(key.encode()[:6].ljust(6, b"\0"), "big")
+
+    def _take(self, key: str, *, wait: bool) -> KeyShare | None:
+        slot = self._slot(key)
+        if self._holders.get(slot, 0) == 0:
+            flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+            try:
+                fcntl.lockf(self._file(), flags, 1, slot, os.SEEK_SET)
+            except (BlockingIOError, PermissionError):
+                # NB: a lock held elsewhere is EAGAIN or EACCES, depending on the system.
+                return None
+        self._holders[slot] = self._holders.get(slot, 0) + 1
+        return KeyShare(self, slot, key)
+
+    def try_acquire(self, key: str) -> KeyShare | None:
+        """Take the lock of ``key`` if no other process holds it; never waits."""
+        return self._take(key, wait=False)
+
+    def acquire(self, key: str) -> KeyShare:
+        """Take the lock of ``key``, waiting for another process to let go of it.
+
+        Call it only while this process holds no lock another process may wait for (see
+        the deadlock rule in the module docstring).
+        """
+        lock = self._take(key, wait=True)
+        assert lock is not None
+        return lock
+
+    def _release(self, slot: int) -> None:
+        left = self._holders[slot] - 1
+        self._holders[slot] = left
+        if left == 0:
+            del self._holders[slot]
+            assert self._fd is not None
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, slot, os.SEEK_SET)
+
+    def close(self) -> None:
+        """Let go of every lock and close the file."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops every record lock this process holds on it
+            self._fd = None
+        self._holders.clear()

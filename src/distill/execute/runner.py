@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..cache.locks import HeldLock, KeyLocks
+from ..cache.locks import KeyShare, RunLocks
 from ..cache.serialize import Unstorable, read_value, write_value
 from ..errors import StoreError
 from ..pipeline.graph import FILE_PREFIX, file_output
@@ -123,7 +123,7 @@ class _Run:
     forced: set[str]
     executor: Executor
     uncached: dict[str, str]
-    locks: KeyLocks
+    locks: RunLocks
     hashes: dict[str, str] = field(default_factory=dict)  # output -> object hash
     kinds: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -135,8 +135,8 @@ class _Run:
     deferred: list[Outcome] = field(default_factory=list)
     relatest: list[tuple[str, str]] = field(default_factory=list)  # hits on an older key
     recomputing: set[str] = field(default_factory=set)
-    running_locks: dict[str, HeldLock] = field(default_factory=dict)  # key -> lock of a step running
-    finished_locks: list[HeldLock] = field(default_factory=list)  # held until their entry is indexed
+    running_locks: dict[str, KeyShare] = field(default_factory=dict)  # key -> lock of a step running
+    finished_locks: list[KeyShare] = field(default_factory=list)  # held until their entry is indexed
     # steps another run is computing, with the index's data_version when they were decided
     blocked: list[tuple[str, Decision, int]] = field(default_factory=list)
     index_version: int = -1  # the index's data_version when this run last read it
@@ -249,7 +249,7 @@ class _Run:
             return None
         return self._start_locked(step, decision, held, self.index_version)
 
-    def _start_locked(self, step: str, decision: Decision, held: HeldLock, since: int) -> bool:
+    def _start_locked(self, step: str, decision: Decision, held: KeyShare, since: int) -> bool:
         """Run ``step`` holding its key's lock, unless another run stored the result since
         this one decided (then reuse it). ``since``: the index's data_version read before
         the decision was made."""
@@ -622,7 +622,7 @@ def run_plan(
         set(force),
         executor or InProcessExecutor(),
         session.uncached(),
-        KeyLocks(session.project.store),
+        RunLocks(session.project.store),
     )
     # The index as the plan saw it: a commit by another run after that is a reason to look
     # again before computing a step.
@@ -651,6 +651,7 @@ def run_plan(
         run.flush()
         for held in run.running_locks.values():
             held.release()
+        run.locks.close()
         if run.relatest:
             # Explanations compare against the result in use, not the last one computed.
             session.registry.mark_latest(run.relatest)
