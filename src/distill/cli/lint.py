@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +113,8 @@ def _version() -> str:
 
 def _write_atomically(path: Path, text: str) -> None:
     """Write the whole report or nothing: a CI step never uploads half a SARIF file."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -2,7 +2,9 @@
 
 Responsibilities:
 - mark a plain function as a pipeline step and attach its options (``outputs``, ``retries``,
-  ``cache``) as a frozen ``StepOptions`` record on ``fn.__distill_step__``;
+  ``cache``, ``reads``, ``env``, ``writes``, ``metrics``) as an immutable ``StepOptions``
+  record on ``fn.__distill_step__`` (a named tuple: ``dataclasses`` would cost every user
+  module that imports distill the import of ``inspect``);
 - leave the function itself untouched, so it stays callable and unit-testable as is.
 
 The graph is read from source (see ``distill.analysis.source``); this module is what runs
@@ -12,16 +14,14 @@ when user code is imported, so it imports nothing heavy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ATTRIBUTE = "__distill_step__"
 
 
-@dataclass(frozen=True, slots=True)
-class StepOptions:
+class StepOptions(NamedTuple):
     """Options given to ``@step``.
 
     Attributes:
