@@ -16,7 +16,7 @@ interpreter (so that its peak memory is its own):
   before read      what the runner did before: store.get(digest) (read, then hash) + deserialize
   (info) snappy    frame only: pyarrow's write with distill's own settings (Snappy, as
                    pandas' to_parquet), i.e. the format's cost without any store
-  (info) blake2b   BLAKE2b-160 (the store's hash) of the object's bytes, already in memory:
+  (info) hash      the store's content hash (SHA-256) of the object's bytes, already in memory:
                    the floor under any write or read that checks every byte
 
 seconds is wall time; cpu s the CPU time of all the interpreter's threads (process_time):
@@ -232,7 +232,7 @@ ROWS = [
     ("ref_read", "reference read", None, None),
     ("distill_read", "distill read_value", "ref_read", TARGET_READ),
     ("before_read", "before: get + deserialize", "ref_read", None),
-    ("hash", "(info) blake2b of the object", None, None),
+    ("hash", "(info) content hash of the object", None, None),
 ]
 
 
