@@ -24,7 +24,7 @@ from .execute.runner import RunResult, run_plan
 from .pipeline.project import Project
 from .pipeline.step import options_of
 from .runs.registry import CacheEntry
-from .session import Session, open_session
+from .session import IndexView, Session, open_session
 
 if TYPE_CHECKING:
     from .execute.executor import Executor
@@ -91,6 +91,7 @@ def _run_session(
     hooks: Iterable[object] = (),
     command: str,
     executor: Executor | None = None,
+    view: IndexView | None = None,
 ) -> RunResult:
     from .execute import hooks as _hooks
     from .execute.plan import plan_graph
@@ -106,7 +107,7 @@ def _run_session(
     environment = start_capture(session.project.root, memo=memo)
     if memo != before:
         session.state.dirty = True
-    view = session.cache_view()
+    view = view or session.cache_view()
     uncached = session.uncached()
     decisions = plan_graph(session.graph, session.keys, view, force=forced, uncached=uncached)
     for step, reason in uncached.items():
@@ -126,7 +127,15 @@ def _run_session(
         params={s: {n: v.key_value for n, v in p.items()} for s, p in session.params.items()},
         environment=lambda: environment().as_json(),
     )
-    return run_plan(session, decisions, force=forced, hooks=[tracker, *hook_list], executor=executor, view=view)
+    return run_plan(
+        session,
+        decisions,
+        force=forced,
+        hooks=[tracker, *hook_list],
+        executor=executor,
+        view=view,
+        uncached=uncached,
+    )
 
 
 def status(
@@ -438,12 +447,13 @@ class Pipeline:
         text, typed = _split(params)
         session = open_session(project=project, overrides=text, values=typed, only=only, functions=self._functions)
         try:
-            result = _run_session(session, command="Pipeline.run()")
+            view = session.cache_view()
+            result = _run_session(session, command="Pipeline.run()", view=view)
             failed = [r for r in result.steps.values() if r.status == "failed"]
             if failed:
                 raise RuntimeError(f"step {failed[0].step} failed:\n{failed[0].error}")
             wanted = list(targets) if targets else list(session.graph.provider)
-            latest = session.registry.latest()
+            latest = view.latest_entries  # the runner keeps it current
             entries = {}
             for name in wanted:
                 entry = latest.get(session.graph.provider[name])

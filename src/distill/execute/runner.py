@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..cache.locks import KeyShare, RunLocks
 from ..cache.serialize import Unstorable, read_value, write_value
@@ -57,9 +57,12 @@ FLUSH_SECONDS = 0.25
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
 
 
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    """What happened to one step in a run (a public, plain record)."""
+_NO_METRICS: dict[str, float] = {}  # shared by every result without metrics; never changed
+
+
+class StepResult(NamedTuple):
+    """What happened to one step in a run (a public, plain record; a named tuple because a
+    run makes one per step)."""
 
     step: str
     status: StepStatus
@@ -68,7 +71,7 @@ class StepResult:
     key: str | None
     error: str | None = None
     reason: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = _NO_METRICS
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +598,7 @@ def run_plan(
     run_id: str | None = None,
     executor: Executor | None = None,
     view: IndexView | None = None,
+    uncached: dict[str, str] | None = None,
 ) -> RunResult:
     """Carry out a plan: reuse the fresh steps, run the rest, decide again below re-runs.
 
@@ -605,7 +609,9 @@ def run_plan(
         hooks: objects receiving run events.
         run_id: the run's id (a new one by default).
         executor: where step functions run (in this process by default).
-        view: the cache view the plan was made with (a new one by default).
+        view: the cache view the plan was made with (a new one by default); it holds each
+            step's latest entry when the run ends.
+        uncached: the steps the plan found uncacheable, with why (found again by default).
 
     Returns:
         A ``RunResult``; ``status`` is ``failed`` when any step failed or was skipped.
@@ -621,7 +627,7 @@ def run_plan(
         run_id,
         set(force),
         executor or InProcessExecutor(),
-        session.uncached(),
+        session.uncached() if uncached is None else uncached,
         RunLocks(session.project.store),
     )
     # The index as the plan saw it: a commit by another run after that is a reason to look
