@@ -65,6 +65,7 @@ class StaticKeys:
         self.env_index = env_index
         self._memo: dict[str, KeyParts] = {}
         self._writes: list[tuple[str, str]] | None = None
+        self._volatile: frozenset[str] | None = None
 
     def __getitem__(self, step: str) -> KeyParts:
         parts = self._memo.get(step)
@@ -78,13 +79,10 @@ class StaticKeys:
                 if v.is_path and v.absolute is not None
             }
             environ: dict[str, str | None] = {}
-            # NB: a file another step writes is keyed by that step's output, not read here:
-            #     @step(writes=["out/a.csv"]) def w(): ...;  @step def r(): open("out/a.csv")
-            written = [pattern for pattern, producer in self._written() if producer != step]
             for read in self.reads(step):
                 if read.kind == "env":
                     environ[read.value] = os.environ.get(read.value)
-                elif read.kind in ("file", "glob") and not any(paths_overlap(read.value, w) for w in written):
+                elif read.kind in ("file", "glob"):
                     data[f"read {read.value}"] = (read.value, self._read_hash(read.kind, read.value))
             parts = KeyParts.build(
                 step=step,
@@ -96,8 +94,33 @@ class StaticKeys:
                 data=data,
                 environ=environ,
             )
-            self._memo[step] = parts
+            if step not in self.volatile():
+                self._memo[step] = parts
         return parts
+
+    def volatile(self) -> frozenset[str]:
+        """Steps reading files that another step of the graph writes: their read hashes are
+        taken anew each time they are asked for, since a writer may change them mid-run.
+
+        NB: the file is hashed from disk, not taken from the writer's output alone: a glob may
+            also match files no step writes (the user's), and those count too:
+                @step(writes=["out/a.csv"]) def w(): ...;  @step def r(): glob("out/*.csv")
+        """
+        if self._volatile is None:
+            written = self._written()
+            self._volatile = frozenset(
+                step
+                for step in self._graph.steps
+                if written
+                and any(
+                    paths_overlap(read.value, pattern)
+                    for read in self.reads(step)
+                    if read.kind in ("file", "glob")
+                    for pattern, producer in written
+                    if producer != step
+                )
+            )
+        return self._volatile
 
     def _written(self) -> list[tuple[str, str]]:
         """``(pattern, step)`` of every declared written file (computed once)."""

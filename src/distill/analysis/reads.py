@@ -238,6 +238,7 @@ def find_reads(
     modules: Mapping[str, str],
     imported: frozenset[str],
     file: str | None = None,
+    functions: Mapping[str, tuple[str, str]] | None = None,
 ) -> tuple[ReadRef, ...]:
     """Every read of a file or an environment variable under ``node``.
 
@@ -247,13 +248,26 @@ def find_reads(
         modules: local names of imported modules → the top-level module (``np`` → numpy).
         imported: names imported from other modules with ``from m import name``.
         file: the module's path relative to the project root, for ``__file__``.
+        functions: names imported from modules, ``{local: (top-level module, name)}``
+            (``from os import getenv`` gives ``{"getenv": ("os", "getenv")}``).
 
     Example:
         >>> tree = ast.parse("def f():\\n    return open('conf/a.json').read()\\n")
         >>> find_reads(tree.body[0], constants={}, modules={}, imported=frozenset())
         (ReadRef(kind='file', value='conf/a.json', line=2),)
     """
+    functions = functions or {}
     params, local = _locals(node)
+    # NB: a module imported inside the function is as much a module as one imported above it:
+    #     def f(): import glob; return glob.glob("in/*.csv")
+    inner = {
+        (alias.asname or alias.name).split(".")[0]: alias.name.split(".")[0]
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Import)
+        for alias in sub.names
+    }
+    if inner:
+        modules = {**modules, **inner}
     context = _Context(constants, modules, imported, params, local, file)
     found: list[ReadRef] = []
     environ_uses: set[int] = set()
@@ -280,8 +294,12 @@ def find_reads(
             func = sub.func
             name = _callee(func)
             module = context.module_of(func) if isinstance(func, ast.Attribute) else None
+            if isinstance(func, ast.Name) and func.id in functions:
+                # NB: a reader imported by name is the same reader:
+                #     from pandas import read_csv; read_csv("in.csv")
+                module, name = functions[func.id]
             line = sub.lineno
-            if isinstance(func, ast.Name) and name == "open" or name == "open" and module == "io":
+            if isinstance(func, ast.Name) and module is None and name == "open" or name == "open" and module == "io":
                 if not _opens_for_writing(sub, 1):
                     add_path("file", _argument(sub, "file"), line, "open")
             elif module is None and isinstance(func, ast.Attribute) and name in _PATH_METHODS:

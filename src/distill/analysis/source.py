@@ -144,7 +144,14 @@ _READER_NAMES = frozenset({"open", "environ", "getenv", "Path", "PurePath", "__f
 _READER_MODULES = frozenset(
     {"os", "io", "glob", "pandas", "polars", "pyarrow", "geopandas", "dask", "numpy", "joblib", "torch", "sqlite3", "pathlib"}
 )
-_READER_ATTRS = frozenset({"read_text", "read_bytes", "glob", "rglob", "iterdir", "open", "environ", "getenv"})
+_READER_ATTRS = frozenset(
+    {"read_text", "read_bytes", "glob", "iglob", "rglob", "iterdir", "open", "environ", "getenv", "load",
+     "loadtxt", "genfromtxt", "fromfile", "memmap", "connect", "listdir", "scandir"}
+)
+
+
+def _may_read(attr: str) -> bool:
+    return attr in _READER_ATTRS or attr.startswith(("read_", "scan_"))
 
 for _record in (ImportRef, Definition, ParamDecl, StepDecl, ModuleInfo, ReadRef):
     _record.__reduce__ = _fast_reduce  # type: ignore[method-assign]
@@ -645,14 +652,21 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
 
     modules = {local: ref.module.split(".")[0] for local, ref in imports.items() if ref.attr is None}
     imported = frozenset(local for local, ref in imports.items() if ref.attr is not None)
-    readers = _READER_NAMES | {local for local, top in modules.items() if top in _READER_MODULES}
+    functions = {
+        local: (ref.module.split(".")[0], ref.attr)
+        for local, ref in imports.items()
+        if ref.attr is not None and ref.module.split(".")[0] in _READER_MODULES and _may_read(ref.attr)
+    }
+    readers = _READER_NAMES | set(functions) | {local for local, top in modules.items() if top in _READER_MODULES}
 
     def reads_of(node: ast.AST, names: set[str], chains: set[str]) -> tuple[ReadRef, ...]:
         # NB: most definitions read nothing outside Python; the names they use say so
         #     without a second walk: def s1(s0): return s0 + 1   # no reader named
-        if names.isdisjoint(readers) and not any(c.rsplit(".", 1)[-1] in _READER_ATTRS for c in chains):
+        if names.isdisjoint(readers) and not any(_may_read(c.rsplit(".", 1)[-1]) for c in chains):
             return ()
-        return find_reads(node, constants=constants, modules=modules, imported=imported, file=path)
+        return find_reads(
+            node, constants=constants, modules=modules, imported=imported, file=path, functions=functions
+        )
 
     defs: dict[str, Definition] = {}
     for name, entries in bindings.items():

@@ -59,10 +59,42 @@ def collect(root: Path, pattern: str) -> list[str]:
     return sorted(os.path.relpath(m, root).replace(os.sep, "/") for m in matches if os.path.isfile(m))
 
 
-def store_files(store: ObjectStore, root: Path, pattern: str) -> tuple[str, dict[str, Any]]:
-    """Store the files of one declared pattern; return the manifest's hash and its metadata."""
+Snapshot = dict[str, tuple[int, int, int]]
+
+
+def snapshot(root: Path, patterns: tuple[str, ...]) -> Snapshot:
+    """``(size, mtime_ns, inode)`` of the files the folder and glob patterns match now."""
+    out: Snapshot = {}
+    for pattern in patterns:
+        full = os.path.join(root, pattern)
+        if not _has_magic(pattern) and not os.path.isdir(full):
+            continue  # a plain file is the step's whatever it was before
+        try:
+            found = collect(root, pattern)
+        except DeclaredFileMissing:
+            continue
+        for rel in found:
+            st = os.stat(os.path.join(root, rel))
+            out[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def store_files(
+    store: ObjectStore, root: Path, pattern: str, before: Snapshot | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Store the files of one declared pattern; return the manifest's hash and its metadata.
+
+    NB: for a folder or a glob only the files the step created or changed are its own (the
+        ``before`` snapshot says which were there); a user's file that merely matches the
+        pattern is never recorded, so a cache hit never writes over it:
+            @step(writes=["data/*.csv"])   # data/lookup.csv, the user's input, is not ours
+    """
     files: dict[str, dict[str, Any]] = {}
     for rel in collect(root, pattern):
+        if before and rel in before:
+            st = os.stat(root / rel)
+            if (st.st_size, st.st_mtime_ns, st.st_ino) == before[rel]:
+                continue
         data = (root / rel).read_bytes()
         files[rel] = {"hash": store.put(data), "size": len(data)}
     manifest = json.dumps(files, sort_keys=True, separators=(",", ":")).encode()

@@ -27,6 +27,7 @@ Design:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import graphlib
 import os
 import sys
@@ -43,7 +44,7 @@ from ..pipeline.graph import FILE_PREFIX, file_output
 from ..runs.registry import CacheEntry
 from . import hooks as _hooks
 from .executor import Executor, InProcessExecutor, Outcome, Task
-from .files import DeclaredFileMissing, restore, store_files
+from .files import DeclaredFileMissing, Snapshot, restore, snapshot, store_files
 from .plan import Decision, decide
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class _Started:
     key: str | None
     parts: KeyParts | None
     reason: str | None
+    before: Snapshot | None = None  # declared written folders and globs, before the step
 
 
 @dataclass
@@ -127,6 +129,7 @@ class _Run:
     executor: Executor
     uncached: dict[str, str]
     locks: RunLocks
+    volatile: frozenset[str]
     hashes: dict[str, str] = field(default_factory=dict)  # output -> object hash
     kinds: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -224,7 +227,7 @@ class _Run:
             return self._submit(step, _Started(None, None, None))
         decision = self.decisions.get(step)
         now = tuple(sorted((param, self.hashes[output]) for param, output in wired))
-        if decision is None or decision.inputs != now:
+        if decision is None or decision.inputs != now or step in self.volatile:
             decision = decide(
                 step,
                 graph=graph,
@@ -339,6 +342,8 @@ class _Run:
             kwargs.update(params)
             return kwargs
 
+        if decl.writes:
+            started = dataclasses.replace(started, before=snapshot(session.project.root, decl.writes))
         self.started[step] = started
         self.executor.submit(Task(step, fn, arguments, decl.retries), self._attempt)
         return False
@@ -400,7 +405,9 @@ class _Run:
         if error is None:
             try:
                 for pattern in decl.writes:
-                    digest, meta = store_files(self.session.store, self.session.project.root, pattern)
+                    digest, meta = store_files(
+                        self.session.store, self.session.project.root, pattern, started.before
+                    )
                     written[file_output(pattern)] = meta
                     self.hashes[file_output(pattern)] = digest
             except DeclaredFileMissing as exc:
@@ -629,6 +636,7 @@ def run_plan(
         executor or InProcessExecutor(),
         session.uncached() if uncached is None else uncached,
         RunLocks(session.project.store),
+        session.keys.volatile(),
     )
     # The index as the plan saw it: a commit by another run after that is a reason to look
     # again before computing a step.
