@@ -527,3 +527,90 @@ def test_three_runs_at_once_compute_each_step_once(make_project) -> None:
     assert [p.name for p in (root / ".distill" / "locks").iterdir()] == ["keys"]
     with open(root / ".distill" / "locks" / "keys", "r+") as handle:
         fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0, os.SEEK_SET)
+
+
+# -- Pipeline.run(cache=True) --------------------------------------------------------------------
+
+
+def _module(tmp_path: Path, name: str, source: str) -> Any:
+    import importlib
+
+    path = tmp_path / f"{name}.py"
+    write(path, source)
+    sys.path.insert(0, str(tmp_path))
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+def test_pipeline_refuses_to_cache_code_edited_after_import(tmp_path: Path) -> None:
+    mod = _module(tmp_path, "mod_edit", "from distill import step\n\n@step\ndef a() -> int:\n    return 1\n")
+    pipe = distill.Pipeline.from_module(mod)
+    assert pipe.run(cache=True, store=str(tmp_path / "store"))["a"] == 1
+    write(tmp_path / "mod_edit.py", "from distill import step\n\n@step\ndef a() -> int:\n    return 2\n")
+    with pytest.raises(distill.DistillError, match=r"module mod_edit .* changed after it was imported"):
+        pipe.run(cache=True, store=str(tmp_path / "store"))
+    sys.modules.pop("mod_edit", None)
+
+
+UNCACHED_MOD = """
+import threading
+
+from distill import step
+
+
+@step(cache=False)
+def now(n: int = 1) -> int:
+    return n
+
+
+@step
+def lock(now: int):
+    return threading.Lock() if now == 2 else now
+
+
+@step
+def seen(lock) -> str:
+    return f"saw {lock!r}"[:8]
+"""
+
+
+def test_pipeline_returns_this_runs_values_even_when_not_stored(tmp_path: Path) -> None:
+    mod = _module(tmp_path, "mod_uncached", UNCACHED_MOD)
+    pipe = distill.Pipeline.from_module(mod)
+    store = str(tmp_path / "store")
+    first = pipe.run(cache=True, store=store, params={"n": 1})
+    assert (first["now"], first["lock"], first["seen"]) == (1, 1, "saw 1")
+    second = pipe.run(cache=True, store=store, params={"n": 2})
+    assert second["now"] == 2 and type(second["lock"]).__name__ == "lock"
+    assert second["seen"] == "saw <unl"  # this run's value, never the n=1 one from the store
+    sys.modules.pop("mod_uncached", None)
+
+
+def test_runs_in_threads_of_one_process_do_not_mix_folders(make_project, tmp_path: Path) -> None:
+    import threading
+
+    pipe = "from distill import step\n\n@step\ndef conf() -> str:\n    return open('conf.txt').read()\n"
+    roots = []
+    for name in ("ta", "tb"):
+        root = tmp_path / name
+        write(root / "pyproject.toml", f'[tool.distill]\npipeline = "pipe_{name}"\n')
+        write(root / f"pipe_{name}.py", pipe)
+        write(root / "conf.txt", name)
+        roots.append(root)
+    errors: list[BaseException] = []
+
+    def go(root: Path) -> None:
+        try:
+            for _ in range(5):
+                assert distill.run(project=root, force=["conf"]).ok
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(r,)) for r in roots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert distill.load("conf", project=roots[0]) == "ta"
+    assert distill.load("conf", project=roots[1]) == "tb"

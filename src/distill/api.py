@@ -92,6 +92,7 @@ def _run_session(
     command: str,
     executor: Executor | None = None,
     view: IndexView | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> RunResult:
     from .execute import hooks as _hooks
     from .execute.plan import plan_graph
@@ -135,6 +136,7 @@ def _run_session(
         executor=executor,
         view=view,
         uncached=uncached,
+        keep=keep,
     )
 
 
@@ -266,13 +268,71 @@ def load_output(session: Session, entry: CacheEntry, name: str) -> Any:
     return read_value(meta["kind"], meta["hash"], session.store)
 
 
+_CHECKED: dict[str, tuple[tuple[int, int, int], bool]] = {}
+
+
+def _check_code_is_current(functions: Iterable[Callable[..., Any]]) -> None:
+    """Refuse to cache the results of functions whose module file changed after they were
+    imported: keys come from the file, so results of the old code would be stored under the
+    new code's key.
+
+    Raises:
+        StepDefinitionError: naming the module, and how to get its current code.
+    """
+    import marshal
+
+    by_module: dict[str, list[Callable[..., Any]]] = {}
+    for fn in functions:
+        by_module.setdefault(fn.__module__, []).append(fn)
+    for name, fns in by_module.items():
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if not file or not os.path.isfile(file):
+            continue
+        st = os.stat(file)
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        memo = _CHECKED.get(file)
+        if memo is not None and memo[0] == stamp:
+            current = memo[1]
+        else:
+            # NB: compare bytecode, not text: the code in memory against the file compiled
+            #     now, function by function (line numbers and docstrings do not matter).
+            try:
+                compiled = compile(Path(file).read_bytes(), file, "exec")
+            except (SyntaxError, ValueError, OSError):
+                current = False
+            else:
+                on_disk = {c.co_name: c for c in compiled.co_consts if hasattr(c, "co_code")}
+                current = all(
+                    fn.__name__ in on_disk
+                    and on_disk[fn.__name__].co_code == fn.__code__.co_code
+                    and marshal.dumps(_plain(on_disk[fn.__name__].co_consts)) == marshal.dumps(_plain(fn.__code__.co_consts))
+                    for fn in fns
+                )
+            _CHECKED[file] = (stamp, current)
+        if not current:
+            raise StepDefinitionError(
+                f"module {name} ({file}) changed after it was imported: the step functions in "
+                "memory are not the code on disk, and caching their results would file them "
+                "under the new code's key",
+                hint=f"re-import it (importlib.reload({name})) and build the Pipeline again",
+            )
+
+
+def _plain(consts: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Constants of a code object without nested code objects (compared on their own)."""
+    return tuple(c for c in consts if not hasattr(c, "co_code") and isinstance(c, (str, bytes, int, float, tuple, type(None), bool, complex, frozenset)))
+
+
 class CachedOutputs(Mapping[str, Any]):
     """The outputs of a cached run, each read from the store (and verified) on first lookup."""
 
-    def __init__(self, session: Session, entries: Mapping[str, CacheEntry]) -> None:
+    def __init__(
+        self, session: Session, entries: Mapping[str, CacheEntry], values: Mapping[str, Any] | None = None
+    ) -> None:
         self._session = session
         self._entries = dict(entries)
-        self._values: dict[str, Any] = {}
+        self._values: dict[str, Any] = dict(values or {})
+        self._names = [*self._entries, *(n for n in self._values if n not in self._entries)]
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
@@ -280,13 +340,13 @@ class CachedOutputs(Mapping[str, Any]):
         return self._values[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._names)
 
     def __repr__(self) -> str:
-        return f"CachedOutputs({', '.join(self._entries)})"
+        return f"CachedOutputs({', '.join(self._names)})"
 
 
 # -- Pipeline: a graph of imported functions ------------------------------------------------
@@ -431,6 +491,7 @@ class Pipeline:
     ) -> Mapping[str, Any]:
         if store is None:
             raise StepDefinitionError("Pipeline.run(cache=True) needs store=<folder>")
+        _check_code_is_current(self._functions.values())
         modules = {fn.__module__ for fn in self._functions.values()}
         roots: list[Path] = []
         for name in sorted(modules):
@@ -448,18 +509,23 @@ class Pipeline:
         session = open_session(project=project, overrides=text, values=typed, only=only, functions=self._functions)
         try:
             view = session.cache_view()
-            result = _run_session(session, command="Pipeline.run()", view=view)
+            kept: dict[str, Any] = {}
+            result = _run_session(session, command="Pipeline.run()", view=view, keep=kept)
             failed = [r for r in result.steps.values() if r.status == "failed"]
             if failed:
                 raise RuntimeError(f"step {failed[0].step} failed:\n{failed[0].error}")
-            wanted = list(targets) if targets else list(session.graph.provider)
+            wanted = list(targets) if targets else [o for o in session.graph.provider if not o.startswith("file:")]
             latest = view.latest_entries  # the runner keeps it current
             entries = {}
             for name in wanted:
-                entry = latest.get(session.graph.provider[name])
-                if entry is None:
-                    raise NotFoundError(f"no cached value for {name!r}")
+                if name in kept:
+                    continue  # computed by this run but not stored (cache=False, unpicklable)
+                step = session.graph.provider[name]
+                entry = latest.get(step)
+                # NB: only this run's result: an older entry of the step is another key's value.
+                if entry is None or entry.key != result.steps[step].key:
+                    raise NotFoundError(f"no value for {name!r} from this run")
                 entries[name] = entry
-            return CachedOutputs(session, entries)
+            return CachedOutputs(session, entries, {n: kept[n] for n in wanted if n in kept})
         finally:
             session.close()

@@ -31,6 +31,7 @@ import dataclasses
 import graphlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ FLUSH_SECONDS = 0.25
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
 
 
+_ONE_RUN = threading.RLock()
 _NO_METRICS: dict[str, float] = {}  # shared by every result without metrics; never changed
 
 
@@ -130,6 +132,7 @@ class _Run:
     uncached: dict[str, str]
     locks: RunLocks
     volatile: frozenset[str]
+    keep: dict[str, Any] | None  # receives the values of outputs this run did not index
     hashes: dict[str, str] = field(default_factory=dict)  # output -> object hash
     kinds: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -472,6 +475,8 @@ class _Run:
             # Not keyed (cache=False, unstorable inputs or outputs): the object hashes above
             # still feed early cutoff downstream, but nothing is indexed.
             self._unlock(started.key)
+            if self.keep is not None:
+                self.keep.update(outputs)
             return
         entry = CacheEntry(started.key, step, started.parts.to_json(), stored, self.run_id, time.time(), duration)
         self.entries[step] = entry
@@ -606,6 +611,7 @@ def run_plan(
     executor: Executor | None = None,
     view: IndexView | None = None,
     uncached: dict[str, str] | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> RunResult:
     """Carry out a plan: reuse the fresh steps, run the rest, decide again below re-runs.
 
@@ -619,6 +625,8 @@ def run_plan(
         view: the cache view the plan was made with (a new one by default); it holds each
             step's latest entry when the run ends.
         uncached: the steps the plan found uncacheable, with why (found again by default).
+        keep: when given, receives the value of every output this run computed but did not
+            index (``cache=False``, unstorable), for callers that return values.
 
     Returns:
         A ``RunResult``; ``status`` is ``failed`` when any step failed or was skipped.
@@ -637,6 +645,7 @@ def run_plan(
         session.uncached() if uncached is None else uncached,
         RunLocks(session.project.store),
         session.keys.volatile(),
+        keep,
     )
     # The index as the plan saw it: a commit by another run after that is a reason to look
     # again before computing a step.
@@ -651,6 +660,9 @@ def run_plan(
         if entry.duration is not None and step in session.graph.steps
     }
     run.emit("on_run_start", run_id=run_id, steps=steps, fresh=fresh, expected=expected)
+    # NB: one run at a time in a process: steps run in the project folder (the working
+    #     folder is the process's, not a thread's), and key locks are the process's too.
+    _ONE_RUN.acquire()
     caller = os.getcwd()
     interrupted = False
     try:
@@ -661,6 +673,7 @@ def run_plan(
         interrupted = True
     finally:
         os.chdir(caller)
+        _ONE_RUN.release()
         run.executor.close()
         run.flush()
         for held in run.running_locks.values():
