@@ -614,3 +614,37 @@ def test_runs_in_threads_of_one_process_do_not_mix_folders(make_project, tmp_pat
     assert errors == []
     assert distill.load("conf", project=roots[0]) == "ta"
     assert distill.load("conf", project=roots[1]) == "tb"
+
+
+BUNCH = """
+from distill import step
+
+
+class Bunch(dict):
+    # A dict with attribute access, whose __dict__ is itself (as statsmodels' Dataset).
+    def __init__(self, **kw):
+        dict.__init__(self, kw)
+        self.__dict__ = self
+
+
+@step
+def data() -> Bunch:
+    return Bunch(endog=[1, 2], exog=[3, 4])
+
+
+@step
+def first(data: Bunch) -> int:
+    return data.endog[0]
+
+
+@step
+def second(data: Bunch) -> int:
+    return data.exog[1]
+"""
+
+
+def test_a_value_read_by_two_steps_keeps_its_attributes_in_the_copy(make_project) -> None:
+    root = make_project({"pipe.py": BUNCH})
+    result = distill.run(project=root)
+    assert result.ok, {s: r.error for s, r in result.steps.items() if r.error}
+    assert distill.load("first", project=root) == 1 and distill.load("second", project=root) == 4

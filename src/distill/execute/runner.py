@@ -30,6 +30,7 @@ import copy
 import dataclasses
 import graphlib
 import os
+import pickle
 import sys
 import threading
 import time
@@ -562,10 +563,20 @@ def _number(value: Any) -> float | None:
 
 
 def _copy(value: Any) -> Any:
+    """A copy of ``value`` as the step would get it from the store: through pickle.
+
+    NB: not ``copy.deepcopy``: objects whose ``__dict__`` is themselves (a dict with
+        attribute access, as statsmodels' ``Dataset``) lose their attributes in a deep copy,
+        while a pickle round trip (what a later, cached run loads) keeps them:
+            data = sm.datasets.star98.load();  deepcopy(data).endog  # AttributeError
+    """
     try:
-        return copy.deepcopy(value)
-    except Exception:  # noqa: BLE001 - a value that cannot be copied is passed as it is
-        return value
+        return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # noqa: BLE001 - not picklable: a deep copy, or the value itself
+        try:
+            return copy.deepcopy(value)
+        except Exception:  # noqa: BLE001
+            return value
 
 
 def _param_value(value: ParamValue) -> Any:
