@@ -648,3 +648,22 @@ def test_a_value_read_by_two_steps_keeps_its_attributes_in_the_copy(make_project
     result = distill.run(project=root)
     assert result.ok, {s: r.error for s, r in result.steps.items() if r.error}
     assert distill.load("first", project=root) == 1 and distill.load("second", project=root) == 4
+
+
+def test_an_object_overwritten_with_other_bytes_is_replaced_by_the_recomputed_one(make_project) -> None:
+    root = make_project({"pipe.py": CHAIN})
+    assert distill.run(project=root).ok
+    db = sqlite3.connect(root / ".distill" / "index.db")
+    (outputs,) = db.execute("SELECT outputs FROM cache WHERE step = 'a'").fetchone()
+    digest = json.loads(outputs)["a"]["hash"]
+    db.close()
+    obj = root / ".distill" / "objects" / digest[:2] / digest[2:]
+    obj.write_bytes(b"99")  # another size, other bytes, under the same name
+
+    states = {d.step: (d.state, d.reasons) for d in distill.status(project=root)}
+    assert states["a"] == ("stale", ("cached output a is corrupted in the store (its size changed)",))
+    second = distill.run(project=root)
+    assert second.steps["a"].status == "ran" and second.steps["b"].status == "cached"
+    assert obj.read_bytes() == b"1"  # the good object is back under its name
+    assert {d.step: d.state for d in distill.status(project=root)} == {"a": "fresh", "b": "fresh", "c": "fresh"}
+    assert distill.load("a", project=root) == 1
