@@ -667,3 +667,30 @@ def test_an_object_overwritten_with_other_bytes_is_replaced_by_the_recomputed_on
     assert obj.read_bytes() == b"1"  # the good object is back under its name
     assert {d.step: d.state for d in distill.status(project=root)} == {"a": "fresh", "b": "fresh", "c": "fresh"}
     assert distill.load("a", project=root) == 1
+
+
+def test_a_killed_run_reads_as_interrupted_and_the_next_run_records_it(make_project) -> None:
+    import signal
+    import time
+
+    from distill.runs.registry import Registry
+
+    root = make_project({"pipe.py": SLOW})
+    proc = subprocess.Popen([sys.executable, "-m", "distill", "run", "-C", str(root)], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not (root / "b.started").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    registry = Registry(root / ".distill")
+    (killed,) = [r[0] for r in registry.db.execute("SELECT run_id FROM runs").fetchall()]
+    assert registry.db.execute("SELECT status FROM runs").fetchall() == [("running",)]  # as it was left
+    run = registry.run(killed)
+    assert run is not None and run["status"] == "interrupted"  # but it reads as what it is
+
+    write(root / "pipe.py", SLOW.replace("time.sleep(60)", "pass"))
+    assert distill.run(project=root).ok
+    rows = dict(registry.db.execute("SELECT run_id, status FROM runs").fetchall())
+    assert rows[killed] == "interrupted" and sorted(rows.values()) == ["interrupted", "succeeded"]
+    registry.close()

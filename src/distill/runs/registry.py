@@ -30,7 +30,9 @@ a fresh store all create it. Opening is therefore safe under concurrency:
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 import sqlite3
 import threading
 import time
@@ -40,7 +42,7 @@ from typing import Any, TypeVar
 
 from ..errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # How long a connection waits for the write lock (SQLite's busy timeout), in seconds.
 BUSY_TIMEOUT = 30.0
@@ -71,7 +73,10 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     command TEXT,
     params TEXT,
-    environment TEXT
+    environment TEXT,
+    pid INTEGER,
+    host TEXT,
+    heartbeat REAL
 );
 CREATE TABLE IF NOT EXISTS step_runs (
     run_id TEXT NOT NULL,
@@ -94,10 +99,20 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 """
 # What each older index format lacks, to be added in place (never a rebuild: history stays).
-MIGRATIONS = {
-    1: "CREATE TABLE IF NOT EXISTS metrics (run_id TEXT NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL, "
-    "value REAL NOT NULL, PRIMARY KEY (run_id, step, name))",
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS metrics (run_id TEXT NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL, "
+        "value REAL NOT NULL, PRIMARY KEY (run_id, step, name))",
+    ),
+    2: (
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN host TEXT",
+        "ALTER TABLE runs ADD COLUMN heartbeat REAL",
+    ),
 }
+# A run whose record says "running" but has not shown a sign of life for this long (or whose
+# process is gone, on this host) was killed: it reads as interrupted.
+HEARTBEAT_TIMEOUT = 120.0
 
 
 class CacheEntry:
@@ -218,7 +233,8 @@ class Registry:
                 return
             if has_tables and 0 < version < SCHEMA_VERSION and all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
                 for step in range(version, SCHEMA_VERSION):
-                    conn.execute(MIGRATIONS[step])
+                    for statement in MIGRATIONS[step]:
+                        conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 return
             if has_tables:
@@ -345,12 +361,36 @@ class Registry:
     # -- runs ----------------------------------------------------------------------------
 
     def start_run(self, run_id: str, *, command: str, params: dict[str, Any], environment: dict[str, str]) -> None:
+        """Record a run as running, with this process's id and host, and mark as interrupted
+        every run left "running" by a process that was killed."""
         db = self.db
+        now = time.time()
         with _transaction(db):
             db.execute(
-                "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?)",
-                (run_id, time.time(), command, json.dumps(params, sort_keys=True), json.dumps(environment, sort_keys=True)),
+                "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    now,
+                    command,
+                    json.dumps(params, sort_keys=True),
+                    json.dumps(environment, sort_keys=True),
+                    os.getpid(),
+                    _HOST,
+                    now,
+                ),
             )
+            stale = [
+                row[0]
+                for row in db.execute("SELECT run_id, pid, host, heartbeat FROM runs WHERE status = 'running'").fetchall()
+                if row[0] != run_id and _gone(row[1], row[2], row[3], now)
+            ]
+            db.executemany("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [(r,) for r in stale])
+
+    def heartbeat(self, run_id: str) -> None:
+        """Say that a run is still alive (a long run calls this now and then)."""
+        db = self.db
+        with _transaction(db):
+            db.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", (time.time(), run_id))
 
     def end_run(
         self,
@@ -376,11 +416,14 @@ class Registry:
         # NB: fetchall, never fetchone: a statement left unfinished keeps its read snapshot
         #     open, and this connection would not see what other runs commit afterwards.
         rows = self.db.execute(
-            "SELECT run_id, started, ended, status, command, params FROM runs WHERE run_id = ?", (run_id,)
+            "SELECT run_id, started, ended, status, command, params, pid, host, heartbeat FROM runs WHERE run_id = ?",
+            (run_id,),
         ).fetchall()
         if not rows:
             return None
-        row = rows[0]
+        *row, pid, host, beat = rows[0]
+        if row[3] == "running" and _gone(pid, host, beat, time.time()):
+            row[3] = "interrupted"  # its process is gone, or silent for too long
         return dict(zip(("run_id", "started", "ended", "status", "command", "params"), row, strict=True))
 
     def metrics(self, run_id: str) -> dict[str, dict[str, float]]:
@@ -440,6 +483,22 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     text = str(exc)
     return "locked" in text or "busy" in text
+
+
+_HOST = socket.gethostname()
+
+
+def _gone(pid: int | None, host: str | None, heartbeat: float | None, now: float) -> bool:
+    """Whether a run recorded as running can no longer be: its process is not alive on this
+    host, or it has not given a heartbeat for ``HEARTBEAT_TIMEOUT`` seconds."""
+    if host == _HOST and pid is not None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass  # alive, under another user: its heartbeat says whether it is this run
+    return heartbeat is None or now - heartbeat > HEARTBEAT_TIMEOUT
 
 
 def _entry(row: tuple[Any, ...]) -> CacheEntry:

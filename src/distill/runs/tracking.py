@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from .registry import Registry
+from .registry import HEARTBEAT_TIMEOUT, Registry
+
+HEARTBEAT_SECONDS = HEARTBEAT_TIMEOUT / 4
 
 
 class RegistryHook:
@@ -29,11 +32,25 @@ class RegistryHook:
         self.started: dict[str, float] = {}
         self.keys: dict[str, str | None] = {}
         self.run_id = ""
+        self._alive = threading.Event()
+        self._beater: threading.Thread | None = None
 
     def on_run_start(self, *, run_id: str, steps: list[str], fresh: list[str], **extra: object) -> None:
         self.run_id = run_id
         # The environment is completed when the run ends (git answers in the background).
         self.registry.start_run(run_id, command=self.command, params=self.params, environment={})
+        # A run says it is alive every HEARTBEAT_SECONDS, from a thread of its own (a long
+        # step must not make it look killed); a killed run stops saying so.
+        self._alive = threading.Event()
+        self._beater = threading.Thread(target=self._beat, name="distill-heartbeat", daemon=True)
+        self._beater.start()
+
+    def _beat(self) -> None:
+        while not self._alive.wait(HEARTBEAT_SECONDS):
+            try:
+                self.registry.heartbeat(self.run_id)
+            except Exception:  # noqa: BLE001 - a missed heartbeat is retried at the next one
+                continue
 
     def on_step_start(self, *, step: str, attempt: int, **extra: object) -> None:
         self.started.setdefault(step, time.time())
@@ -68,4 +85,7 @@ class RegistryHook:
         )
 
     def on_run_end(self, *, run_id: str, status: str, duration: float, **extra: object) -> None:
+        if self._beater is not None:
+            self._alive.set()
+            self._beater.join()
         self.registry.end_run(run_id, status, self.rows, self.metrics, environment=self.environment())
