@@ -694,3 +694,17 @@ def test_a_killed_run_reads_as_interrupted_and_the_next_run_records_it(make_proj
     rows = dict(registry.db.execute("SELECT run_id, status FROM runs").fetchall())
     assert rows[killed] == "interrupted" and sorted(rows.values()) == ["interrupted", "succeeded"]
     registry.close()
+
+
+def test_pipeline_refuses_a_helper_edited_after_import(tmp_path: Path) -> None:
+    write(tmp_path / "helper_lib.py", "def base() -> int:\n    return 1\n")
+    mod = _module(
+        tmp_path, "mod_helper", "from distill import step\nfrom helper_lib import base\n\n@step\ndef a() -> int:\n    return base()\n"
+    )
+    pipe = distill.Pipeline.from_module(mod)
+    assert pipe.run(cache=True, store=str(tmp_path / "store"))["a"] == 1
+    write(tmp_path / "helper_lib.py", "def base() -> int:\n    return 2\n")
+    with pytest.raises(distill.DistillError, match=r"module helper_lib .* function base in memory"):
+        pipe.run(cache=True, store=str(tmp_path / "store"))
+    for name in ("mod_helper", "helper_lib"):
+        sys.modules.pop(name, None)

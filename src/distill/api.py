@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError, StaleError, StepDefinitionError, ValidationError, did_you_mean
@@ -268,59 +268,61 @@ def load_output(session: Session, entry: CacheEntry, name: str) -> Any:
     return read_value(meta["kind"], meta["hash"], session.store)
 
 
-_CHECKED: dict[str, tuple[tuple[int, int, int], bool]] = {}
+_CHECKED: dict[str, tuple[tuple[int, int, int], str | None]] = {}
 
 
-def _check_code_is_current(functions: Iterable[Callable[..., Any]]) -> None:
-    """Refuse to cache the results of functions whose module file changed after they were
-    imported: keys come from the file, so results of the old code would be stored under the
-    new code's key.
+def _check_code_is_current(modules: Iterable[str]) -> None:
+    """Refuse to cache results of code whose module file changed after it was imported: keys
+    come from the files, so results of the old code would be stored under the new code's key.
+
+    Every function of each module is compared, helpers included, not only the steps.
 
     Raises:
-        StepDefinitionError: naming the module, and how to get its current code.
+        StepDefinitionError: naming the module and the function, and how to get the current code.
     """
-    import marshal
-
-    by_module: dict[str, list[Callable[..., Any]]] = {}
-    for fn in functions:
-        by_module.setdefault(fn.__module__, []).append(fn)
-    for name, fns in by_module.items():
-        file = getattr(sys.modules.get(name), "__file__", None)
-        if not file or not os.path.isfile(file):
+    for name in sorted(set(modules)):
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None)
+        if module is None or not file or not os.path.isfile(file):
             continue
         st = os.stat(file)
         stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
         memo = _CHECKED.get(file)
-        if memo is not None and memo[0] == stamp:
-            current = memo[1]
-        else:
-            # NB: compare bytecode, not text: the code in memory against the file compiled
-            #     now, function by function (line numbers and docstrings do not matter).
-            try:
-                compiled = compile(Path(file).read_bytes(), file, "exec")
-            except (SyntaxError, ValueError, OSError):
-                current = False
-            else:
-                on_disk = {c.co_name: c for c in compiled.co_consts if hasattr(c, "co_code")}
-                current = all(
-                    fn.__name__ in on_disk
-                    and on_disk[fn.__name__].co_code == fn.__code__.co_code
-                    and marshal.dumps(_plain(on_disk[fn.__name__].co_consts)) == marshal.dumps(_plain(fn.__code__.co_consts))
-                    for fn in fns
-                )
-            _CHECKED[file] = (stamp, current)
-        if not current:
+        if memo is None or memo[0] != stamp:
+            memo = (stamp, _changed_function(module, file))
+            _CHECKED[file] = memo
+        if memo[1] is not None:
             raise StepDefinitionError(
-                f"module {name} ({file}) changed after it was imported: the step functions in "
-                "memory are not the code on disk, and caching their results would file them "
+                f"module {name} ({file}) changed after it was imported: {memo[1]} in memory is "
+                "not the code on disk, and caching results of the old code would file them "
                 "under the new code's key",
                 hint=f"re-import it (importlib.reload({name})) and build the Pipeline again",
             )
 
 
-def _plain(consts: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Constants of a code object without nested code objects (compared on their own)."""
-    return tuple(c for c in consts if not hasattr(c, "co_code") and isinstance(c, (str, bytes, int, float, tuple, type(None), bool, complex, frozenset)))
+def _changed_function(module: ModuleType, file: str) -> str | None:
+    """The first function of ``module`` whose code in memory differs from the file compiled
+    now (``<the file>`` if it no longer compiles), or ``None``."""
+    try:
+        compiled = compile(Path(file).read_bytes(), file, "exec")
+    except (SyntaxError, ValueError, OSError):
+        return "<the file>"
+    # NB: compare bytecode and constants, not text or line numbers: moving a function down
+    #     the file changes nothing, changing what it computes does.
+    on_disk = {c.co_name: c for c in compiled.co_consts if isinstance(c, CodeType)}
+    for attr, value in vars(module).items():
+        code = getattr(value, "__code__", None)
+        if isinstance(code, CodeType) and getattr(value, "__module__", None) == module.__name__:
+            disk = on_disk.get(code.co_name)
+            if disk is None or _shape(disk) != _shape(code):
+                return f"function {attr}"
+    return None
+
+
+def _shape(code: CodeType) -> tuple[Any, ...]:
+    """What a code object computes: its bytecode, names and constants, nested code included."""
+    consts = tuple(_shape(c) if isinstance(c, CodeType) else c for c in code.co_consts)
+    return (code.co_code, code.co_names, code.co_varnames, consts)
 
 
 class CachedOutputs(Mapping[str, Any]):
@@ -491,7 +493,6 @@ class Pipeline:
     ) -> Mapping[str, Any]:
         if store is None:
             raise StepDefinitionError("Pipeline.run(cache=True) needs store=<folder>")
-        _check_code_is_current(self._functions.values())
         modules = {fn.__module__ for fn in self._functions.values()}
         roots: list[Path] = []
         for name in sorted(modules):
@@ -507,6 +508,16 @@ class Pipeline:
         only = {(fn.__module__, name) for name, fn in self._functions.items()}
         text, typed = _split(params)
         session = open_session(project=project, overrides=text, values=typed, only=only, functions=self._functions)
+        # The steps' modules and every project module their code reaches: the key parts find
+        # them (and are memoised for the plan that follows).
+        for step in session.graph.steps:
+            session.keys[step]
+        reached = [fn.__module__ for fn in self._functions.values()] + session.sources.located()
+        try:
+            _check_code_is_current(reached)
+        except StepDefinitionError:
+            session.close()
+            raise
         try:
             view = session.cache_view()
             kept: dict[str, Any] = {}
@@ -524,7 +535,11 @@ class Pipeline:
                 entry = latest.get(step)
                 # NB: only this run's result: an older entry of the step is another key's value.
                 if entry is None or entry.key != result.steps[step].key:
-                    raise NotFoundError(f"no value for {name!r} from this run")
+                    status = result.steps[step].status
+                    raise NotFoundError(
+                        f"no value for {name!r} from this run: step {step} {status} without storing it",
+                        hint=f"the run's warnings say why; run `distill.status()` to see step {step}'s state",
+                    )
                 entries[name] = entry
             return CachedOutputs(session, entries, {n: kept[n] for n in wanted if n in kept})
         finally:

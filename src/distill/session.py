@@ -334,13 +334,9 @@ def _forget_changed_modules(sources: Sources) -> None:
     forgotten, so modules that import from each other are re-imported together.
     """
     loaded = _project_modules(sources)
-    changed = False
-    for name in loaded:
-        info = sources.module(name)
-        if info is None or _IMPORTED.get(name) != info.source_hash:
-            changed = True
-            break
-    if changed:
+    if any(
+        (info := sources.module(name)) is None or _IMPORTED.get(name) != info.source_hash for name in loaded
+    ):
         for name in loaded:
             sys.modules.pop(name, None)
             _IMPORTED.pop(name, None)
@@ -385,12 +381,7 @@ class _Warm:
     read has changed (a notebook, a test or a server running the same pipeline again)."""
 
     stamp: Stamp
-    graph: Graph
-    params: Mapping[str, Mapping[str, ParamValue]]
-    data_hashes: Mapping[str, str]
-    keys: StaticKeys
-    state: State
-    sources: Sources
+    session: Session
 
 
 _WARM: dict[tuple[object, ...], _Warm] = {}
@@ -438,21 +429,17 @@ def _warm_session(
     if tuple((path, _stat(path)) for path, _ in warm.stamp) != warm.stamp:
         del _WARM[key]
         return None
-    data_hashes = {path: hash_data(path, warm.state) for path in warm.data_hashes}
-    if data_hashes != warm.data_hashes:
+    cached = warm.session
+    if {path: hash_data(path, cached.state) for path in cached.data_hashes} != cached.data_hashes:
         del _WARM[key]
         return None
-    return Session(
+    return dataclasses.replace(
+        cached,
         project=project,
-        graph=warm.graph,
-        params=warm.params,
-        data_hashes=warm.data_hashes,
-        keys=warm.keys.refreshed(),
+        keys=cached.keys.refreshed(),
         store=store or ObjectStore(project.store),
         registry=registry or Registry(project.store),
-        functions=Functions(project, warm.sources, functions),
-        state=warm.state,
-        sources=warm.sources,
+        functions=Functions(project, cached.sources, functions),
     )
 
 
@@ -568,5 +555,5 @@ def open_session(
     if stamp is not None:
         if len(_WARM) >= 8:
             _WARM.pop(next(iter(_WARM)))
-        _WARM[warm_key] = _Warm(stamp, graph, params, data_hashes, keys, state, sources)
+        _WARM[warm_key] = _Warm(stamp, session)
     return session

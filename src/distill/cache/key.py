@@ -232,10 +232,11 @@ def explain_static(current: KeyParts, previous: KeyParts) -> list[str]:
             reasons.append(f"data input {name} is new ({new[0]})")
         else:
             reasons.append(f"data file {new[0]} changed (param {name})")
-    for name, old, new in _changes(dict(previous.environ), dict(current.environ)):
-        if name not in dict(previous.environ):
+    old_environ, new_environ = dict(previous.environ), dict(current.environ)
+    for name, old, new in _changes(old_environ, new_environ):
+        if name not in old_environ:
             reasons.append(f"environment variable {name} is now read")
-        elif name not in dict(current.environ):
+        elif name not in new_environ:
             reasons.append(f"environment variable {name} is no longer read")
         else:
             reasons.append(f"environment variable {name}: {_short(old)} → {_short(new)}")

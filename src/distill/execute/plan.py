@@ -68,10 +68,6 @@ class Decision(NamedTuple):
         }
 
 
-# The name the previous design gave these records; kept for callers of ``plan``.
-StepPlan = Decision
-
-
 class CacheView(Protocol):
     """What planning reads from the cache index and the object store."""
 

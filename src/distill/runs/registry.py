@@ -305,9 +305,6 @@ class Registry:
         wanted = set(steps) if steps is not None else None
         return {r[1]: _entry(r) for r in rows if wanted is None or r[1] in wanted}
 
-    def record_result(self, entry: CacheEntry) -> None:
-        self.record_results([entry])
-
     def record_results(self, entries: list[CacheEntry]) -> None:
         """Index finished results, and make each its step's latest, in one transaction."""
         rows = [
