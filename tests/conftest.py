@@ -14,6 +14,15 @@ from pathlib import Path
 import pytest
 
 PAST = time.time() - 3600
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_store_key(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests make their store key under a folder of their own, never in the user's home."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    os.environ.pop("DISTILL_STORE_KEY", None)
+    os.environ.pop("DISTILL_STORE", None)
+
 _clock = [PAST]
 
 

@@ -107,7 +107,7 @@ def test_a_store_of_another_format_is_refused(tmp_path: Path) -> None:
         db.execute("CREATE TABLE cache (key TEXT)")
         db.execute("PRAGMA user_version = 7")
     db.close()
-    with pytest.raises(StoreError, match="has index format 7, this distill reads format 3"):
+    with pytest.raises(StoreError, match="has index format 7, this distill reads format 4"):
         Registry(tmp_path).latest()
 
 

@@ -112,6 +112,9 @@ class MemoryCache:
     def missing_files(self, entry: CacheEntry) -> list[str]:
         return []
 
+    def unverified(self, step: str) -> bool:
+        return False
+
 
 def _cached_chain(n: int = 1) -> tuple[Any, dict[str, KeyParts], MemoryCache]:
     graph = _graph()

@@ -149,7 +149,7 @@ def test_store_is_content_addressed_and_verified(tmp_path) -> None:
 
 def test_exported_names_are_pinned() -> None:
     assert sorted(distill.__all__) == [
-        "DistillError", "Pipeline", "StaleError", "ValidationError", "load", "run", "show", "status", "step",
+        "DistillError", "Pipeline", "Secret", "StaleError", "ValidationError", "load", "run", "show", "status", "step",
     ]
     for name in distill.__all__:
         assert getattr(distill, name) is not None

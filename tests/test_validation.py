@@ -666,7 +666,7 @@ def test_failed_validation_writes_nothing_and_runs_nothing(
     store = project / ".distill"
     assert not (store / "index.db").exists()
     written = {p.name for p in store.iterdir()} if store.exists() else set()
-    assert written <= {"state.pickle"}, written
+    assert written <= {"memo.json"}, written
 
 
 def _count(db: Path, table: str) -> int:

@@ -15,6 +15,7 @@ from .pipeline.step import step as step
 __all__ = [
     "DistillError",
     "Pipeline",
+    "Secret",
     "StaleError",
     "ValidationError",
     "load",
@@ -30,6 +31,7 @@ _LAZY = {
     "run": "api",
     "show": "api",
     "status": "api",
+    "Secret": "pipeline.secrets",
     "DistillError": "errors",
     "StaleError": "errors",
     "ValidationError": "errors",
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from .errors import DistillError as DistillError
     from .errors import StaleError as StaleError
     from .errors import ValidationError as ValidationError
+    from .pipeline.secrets import Secret as Secret
 
 
 def __getattr__(name: str) -> Any:

@@ -18,9 +18,17 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotFoundError, StaleError, StepDefinitionError, ValidationError, did_you_mean
+from .errors import (
+    DistillError,
+    NotFoundError,
+    StaleError,
+    StepDefinitionError,
+    StoreError,
+    ValidationError,
+    did_you_mean,
+)
 from .execute.plan import Decision, plan
-from .execute.runner import RunResult, run_plan
+from .execute.runner import RunInterrupted, RunResult, run_plan
 from .pipeline.project import Project
 from .pipeline.step import options_of
 from .runs.registry import CacheEntry
@@ -43,10 +51,17 @@ def _open(
     params: Mapping[str, Any] | None,
     env: str | None,
     targets: Sequence[str] = (),
+    *,
+    readonly: bool = False,
 ) -> Session:
     text, typed = _split(params)
     return open_session(
-        None if project is None else os.fspath(project), env=env, overrides=text, values=typed, targets=targets
+        None if project is None else os.fspath(project),
+        env=env,
+        overrides=text,
+        values=typed,
+        targets=targets,
+        readonly=readonly,
     )
 
 
@@ -96,12 +111,15 @@ def _run_session(
 ) -> RunResult:
     from .execute import hooks as _hooks
     from .execute.plan import plan_graph
-    from .pipeline.params import check_deferred
+    from .pipeline.params import check_deferred, secrets_of
+    from .pipeline.secrets import MaskedHook
     from .runs.environment import start_capture
     from .runs.tracking import RegistryHook
 
     forced = {session.graph.step_for(f) for f in force}
-    hook_list = list(hooks)
+    # Secrets are masked in every event before a hook sees it, and in the result.
+    secrets = secrets_of(session.params)
+    hook_list: list[object] = [MaskedHook(h, secrets) for h in hooks] if secrets else list(hooks)
     # git runs in the background while the run plans and runs; the record is completed at the end.
     memo = session.state.table("environment")
     before = dict(memo)
@@ -113,6 +131,20 @@ def _run_session(
     decisions = plan_graph(session.graph, session.keys, view, force=forced, uncached=uncached)
     for step, reason in uncached.items():
         _hooks.call(hook_list, "on_warning", step=step, message=reason)
+    if session.registry.rejected:
+        count = len(session.registry.rejected)
+        _hooks.call(
+            hook_list,
+            "on_warning",
+            step=None,
+            message=(
+                "1 cache entry failed verification with the store key and was ignored; its step runs again"
+                if count == 1
+                else f"{count} cache entries failed verification with the store key and were ignored; their steps "
+                "run again"
+            )
+            + " (a store shared between machines needs one DISTILL_STORE_KEY)",
+        )
     _hooks.call(hook_list, "on_plan", decisions=[d.as_json() for d in decisions])
     problems = []
     for decision in decisions:
@@ -125,19 +157,40 @@ def _run_session(
     tracker = RegistryHook(
         session.registry,
         command=command,
-        params={s: {n: v.key_value for n, v in p.items()} for s, p in session.params.items()},
+        params={s: {n: v.recorded for n, v in p.items()} for s, p in session.params.items()},
         environment=lambda: environment().as_json(),
+        secrets=secrets,
     )
-    return run_plan(
-        session,
-        decisions,
-        force=forced,
-        hooks=[tracker, *hook_list],
-        executor=executor,
-        view=view,
-        uncached=uncached,
-        keep=keep,
-    )
+    try:
+        result = run_plan(
+            session,
+            decisions,
+            force=forced,
+            hooks=[tracker, *hook_list],
+            executor=executor,
+            view=view,
+            uncached=uncached,
+            keep=keep,
+        )
+    except RunInterrupted as stop:
+        if not secrets:
+            raise
+        raise RunInterrupted(_masked_result(stop.result, secrets)) from None
+    return _masked_result(result, secrets) if secrets else result
+
+
+def _masked_result(result: RunResult, secrets: frozenset[str]) -> RunResult:
+    """``result`` with secrets masked in every step's error and reason."""
+    from .pipeline.secrets import mask
+
+    steps = {
+        step: r._replace(
+            error=None if r.error is None else mask(r.error, secrets),
+            reason=None if r.reason is None else mask(r.reason, secrets),
+        )
+        for step, r in result.steps.items()
+    }
+    return RunResult(result.run_id, result.status, steps, result.duration)
 
 
 def status(
@@ -153,7 +206,7 @@ def status(
     Runs nothing and imports no user code: the plan is made from source, the cache index
     and file stats.
     """
-    session = _open(project, params, env, targets)
+    session = _open(project, params, env, targets, readonly=True)
     try:
         forced = {session.graph.step_for(f) for f in force}
         return plan(session, force=forced)
@@ -187,9 +240,17 @@ def show(
     env: str | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> list[OutputInfo]:
-    """Provenance and summary of an output (or of every output of a step)."""
-    session = _open(project, params, env)
+    """Provenance and summary of an output (or of every output of a step).
+
+    A secret param's value is masked (``***``) wherever the summary's text holds it: a value
+    a step returns is the user's data, stored as it is, but never shown with a secret in it.
+    """
+    from .pipeline.params import secrets_of
+    from .pipeline.secrets import mask_value
+
+    session = _open(project, params, env, readonly=True)
     try:
+        secrets = secrets_of(session.params)
         step = session.graph.step_for(name)
         plans = {p.step: p for p in plan(session)}
         decl = session.graph.steps[step]
@@ -209,7 +270,7 @@ def show(
                     reasons=decision.reasons,
                     hash=meta["hash"] if meta else None,
                     kind=meta["kind"] if meta else None,
-                    summary=meta.get("summary", {}) if meta else {},
+                    summary=mask_value(meta.get("summary", {}), secrets) if meta else {},
                     created=entry.created if entry else None,
                     run_id=entry.run_id if entry else None,
                     duration=entry.duration if entry else None,
@@ -238,7 +299,7 @@ def load(
     Example:
         >>> model = distill.load("model", project="examples/wine")  # doctest: +SKIP
     """
-    session = _open(project, params, env)
+    session = _open(project, params, env, readonly=True)
     try:
         if name not in session.graph.provider:
             raise NotFoundError(
@@ -255,7 +316,16 @@ def load(
                 reasons=reasons,
                 hint=f"run `distill run {step}` first",
             )
-        return load_output(session, decision.entry, name)
+        try:
+            return load_output(session, decision.entry, name)
+        except DistillError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"output {name!r} of step {step!r} is stored but cannot be read back "
+                f"({type(exc).__name__}: {exc})",
+                hint=f"it may need code or a package version that changed; run `distill run --force {step}`",
+            ) from exc
     finally:
         session.close()
 

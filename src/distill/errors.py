@@ -14,6 +14,7 @@ Tree::
     ├── StepDefinitionError   a @step whose source distill cannot read
     ├── StaleError            distill.load() of an output that is not fresh
     ├── StoreError            an object missing or corrupted in the store
+    │   └── StoreAccessError  the store cannot be used: read-only, damaged index, bad key
     └── NotFoundError         an output or step name that does not exist
 """
 
@@ -65,6 +66,13 @@ class StoreError(DistillError):
     """An object in the store is missing or does not match its hash."""
 
     exit_code = 1
+
+
+class StoreAccessError(StoreError):
+    """The store cannot be used as it is: read-only for a run, a file where a folder should
+    be, a damaged index, a malformed store key. Nothing was run: fix it and run again."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,11 +29,11 @@ from typing import Any
 from .analysis.source import StepDecl
 from .cache.fingerprint import CodeIndex, EnvIndex, Read, hash_data
 from .cache.key import KeyParts
-from .cache.store import ObjectStore
+from .cache.store import ObjectStore, check_store
 from .errors import DistillError, Problem, ProjectError, ValidationError
 from .memo import RACY_NS, State, load_state, stat_key
 from .pipeline.graph import FILE_PREFIX, Graph, build_graph, paths_overlap
-from .pipeline.params import ParamValue, resolve_params
+from .pipeline.params import ParamValue, reads_environment, resolve_params
 from .pipeline.project import Project, find_project
 from .pipeline.sources import Sources
 from .runs.registry import CacheEntry, Registry
@@ -220,6 +220,7 @@ class IndexView:
         self.data_version = registry.data_version()  # read first: what follows is at least as new
         self.latest_entries: dict[str, CacheEntry] = registry.latest()
         self._last_statuses: dict[str, str] | None = None
+        self._unverified: set[str] | None = None
 
     def latest(self, step: str) -> CacheEntry | None:
         return self.latest_entries.get(step)
@@ -238,6 +239,11 @@ class IndexView:
             if meta.get("kind") == "files":
                 out.extend(changed(self._root, meta["summary"]["files"], self._state))
         return out
+
+    def unverified(self, step: str) -> bool:
+        if self._unverified is None:
+            self._unverified = self._registry.rejected_steps()
+        return step in self._unverified
 
     def ran_uncached(self, step: str) -> bool:
         if self._last_statuses is None:
@@ -455,6 +461,7 @@ def open_session(
     functions: Mapping[str, Callable[..., Any]] | None = None,
     store: ObjectStore | None = None,
     registry: Registry | None = None,
+    readonly: bool = False,
 ) -> Session:
     """Read and validate a project.
 
@@ -469,12 +476,16 @@ def open_session(
         functions: step functions already imported, by step name.
         store: the object store (the project's by default).
         registry: the cache index and run history (the project's by default).
+        readonly: only read the store (``status``, ``show``, ``load``): the index is opened
+            read-only and nothing is created.
 
     Raises:
         ProjectError: no project or no pipeline module.
+        StoreAccessError: the store is a file, or (unless ``readonly``) cannot be written.
         ValidationError: every problem found in the graph, params and data inputs.
     """
     project = project or find_project(project_dir)
+    check_store(project.store, write=not readonly and store is None)
     overrides_key = (
         tuple(sorted((overrides or {}).items())),
         json.dumps(values or {}, sort_keys=True, default=repr),
@@ -483,7 +494,7 @@ def open_session(
     config = repr(sorted(project.config.items()))
     where = (project.root, project.pipeline, project.source_roots, project.store, config)
     warm_key = (where, env, overrides_key, tuple(targets), only_key)
-    reused = _warm_session(warm_key, project, store, registry, functions)
+    reused = _warm_session(warm_key, project, store, registry or Registry(project.store, readonly=readonly), functions)
     if reused is not None:
         return reused
     state = load_state(project.store, project.root)
@@ -546,13 +557,13 @@ def open_session(
         data_hashes=data_hashes,
         keys=keys,
         store=store or ObjectStore(project.store),
-        registry=registry or Registry(project.store),
+        registry=registry or Registry(project.store, readonly=readonly),
         functions=Functions(project, sources, functions),
         state=state,
         sources=sources,
     )
     stamp = _stamp(project, sources, env)
-    if stamp is not None:
+    if stamp is not None and not reads_environment(params):
         if len(_WARM) >= 8:
             _WARM.pop(next(iter(_WARM)))
         _WARM[warm_key] = _Warm(stamp, session)

@@ -27,12 +27,6 @@ DefKind = Literal["function", "class", "constant", "statement"]
 DefaultKind = Literal["none", "literal", "path", "unresolved"]
 
 
-def _fast_reduce(self: object) -> tuple[object, tuple[object, ...]]:
-    # Records are memoised in the state file; rebuilding through __init__ from a tuple is
-    # several times quicker to unpickle than the dataclass default (__setstate__ per field).
-    return (type(self), tuple(getattr(self, f) for f in self.__dataclass_fields__))  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True, slots=True)
 class ImportRef:
     """What a module-level name was imported as: ``module`` and, for ``from`` imports, ``attr``."""
@@ -152,10 +146,6 @@ _READER_ATTRS = frozenset(
 
 def _may_read(attr: str) -> bool:
     return attr in _READER_ATTRS or attr.startswith(("read_", "scan_"))
-
-for _record in (ImportRef, Definition, ParamDecl, StepDecl, ModuleInfo, ReadRef):
-    _record.__reduce__ = _fast_reduce  # type: ignore[method-assign]
-
 
 def digest(text: str | bytes) -> str:
     """The short content hash used for code: 128-bit BLAKE2b, hex."""

@@ -11,6 +11,10 @@ Responsibilities:
 
 Downstream keys use the content hash of upstream outputs, not upstream keys, so a step that
 re-runs and produces the same bytes leaves its consumers' keys unchanged (early cutoff).
+
+Secrets (``pipeline.secrets``) are in the parts as their keyed hash, never as values: a secret
+param arrives hashed, and an environment variable named like a secret is hashed here. The
+explanations say a secret changed and show ``***`` for both sides.
 """
 
 from __future__ import annotations
@@ -82,6 +86,12 @@ class KeyParts:
             (('n', 1),)
         """
         environ = environ or {}
+        if environ:
+            from ..pipeline.secrets import keyed, name_is_secret
+
+            environ = {
+                k: keyed(v) if v is not None and name_is_secret(k) else v for k, v in environ.items()
+            }
         # NB: a plain joined string, not JSON of a nested record: this runs for every step of
         #     every no-op run. Values that are not simple strings go through JSON.
         head = "\0".join(
@@ -175,6 +185,22 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _change(old: Any, new: Any) -> str:
+    """``old → new`` in words; ``*** → ***`` when either side is a secret (an index row
+    written before the value was secret may still hold it in clear)."""
+    from ..pipeline.secrets import MASK, is_keyed_hash
+
+    if is_keyed_hash(old) or is_keyed_hash(new):
+        return f"{MASK} → {MASK}"
+    return f"{_short(old)} → {_short(new)}"
+
+
+def _new(value: Any) -> str:
+    from ..pipeline.secrets import MASK, is_keyed_hash
+
+    return MASK if is_keyed_hash(value) else _short(value)
+
+
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """``(name, old, new)`` for every name whose value differs (``None``: absent)."""
     return [
@@ -209,11 +235,11 @@ def explain_static(current: KeyParts, previous: KeyParts) -> list[str]:
     old_params, new_params = dict(previous.params), dict(current.params)
     for name in sorted(set(old_params) | set(new_params)):
         if name not in old_params:
-            reasons.append(f"param {name} is new ({_short(new_params[name])})")
+            reasons.append(f"param {name} is new ({_new(new_params[name])})")
         elif name not in new_params:
             reasons.append(f"param {name} was removed")
         elif old_params[name] != new_params[name]:
-            reasons.append(f"param {name}: {_short(old_params[name])} → {_short(new_params[name])}")
+            reasons.append(f"param {name}: {_change(old_params[name], new_params[name])}")
     old_data = {name: (path, h) for name, path, h in previous.data}
     new_data = {name: (path, h) for name, path, h in current.data}
     for name, old, new in _changes(old_data, new_data):
@@ -239,7 +265,7 @@ def explain_static(current: KeyParts, previous: KeyParts) -> list[str]:
         elif name not in new_environ:
             reasons.append(f"environment variable {name} is no longer read")
         else:
-            reasons.append(f"environment variable {name}: {_short(old)} → {_short(new)}")
+            reasons.append(f"environment variable {name}: {_change(old, new)}")
     if previous.outputs != current.outputs:
         reasons.append(
             f"outputs changed: ({', '.join(previous.outputs)}) → ({', '.join(current.outputs)})"

@@ -5,6 +5,8 @@ Responsibilities:
   ``objects/tmp/`` and an atomic rename, so a crash never leaves a half-written object under
   its final name; ``writer()`` is a binary file that hashes what is written as it goes, so a
   large value is streamed to disk once, never held as one ``bytes``;
+- temp files a killed writer left (its process is gone from this host, or nobody wrote to
+  the file for a day) are removed before a store's first write;
 - ``get(hash) -> bytes`` and ``reader(hash)``: read and verify the hash; a missing or
   corrupted object raises ``StoreError`` (and a corrupted one is removed), it is never
   returned. The hash of a large object is computed on a helper thread while the caller reads
@@ -23,14 +25,16 @@ import io
 import itertools
 import os
 import queue
+import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import StoreError
+from ..errors import StoreAccessError, StoreError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -48,6 +52,22 @@ _QUEUE_DEPTH = 16
 _COPY_BELOW = 1 << 20
 _BUFFERING = 1 << 18
 _names = itertools.count()
+
+
+def _host_tag() -> str:
+    """This host and process-id namespace, in 8 hex digits: where a pid means one process."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return hashlib.sha256(f"{socket.gethostname()}\0{namespace}".encode()).hexdigest()[:8]
+
+
+# Temp files are named `<w|p>.<host tag>.<pid>.<n>…`, so the next writer can tell what a
+# killed process left (its pid is gone from this host) from a file still being written.
+_HOST_TAG = _host_tag()
+# A temp file of another host (or named otherwise) is removed once untouched for this long.
+_ABANDONED_AFTER = 24 * 3600.0
 
 
 class Hash(Protocol):
@@ -262,7 +282,7 @@ class ObjectWriter:
     def __enter__(self) -> ObjectWriter:
         try:
             tmp_dir = self._store._ensure_dir("tmp")
-            fd, self._tmp = tempfile.mkstemp(prefix=f"w.{os.getpid()}.{next(_names)}.", dir=tmp_dir)
+            fd, self._tmp = tempfile.mkstemp(prefix=f"w.{_HOST_TAG}.{os.getpid()}.{next(_names)}.", dir=tmp_dir)
         except OSError as exc:
             raise self._store._write_failed(exc) from exc
         self._file = io.BufferedWriter(io.FileIO(fd, "wb"), buffer_size=_BUFFERING)
@@ -537,9 +557,84 @@ class _FileHasher:
             self._thread.join()
 
 
+def check_store(root: Path, *, write: bool) -> None:
+    """Refuse, with one clear error, a store that cannot be used: a file where the store or
+    one of its folders should be, or (``write``) a folder this process cannot write.
+
+    Raises:
+        StoreAccessError: what is wrong, where, and how to point the store elsewhere.
+    """
+    hint = "set DISTILL_STORE (or [tool.distill] store in pyproject.toml) to a writable folder"
+    for path in (root, root / "objects", root / "objects" / "tmp", root / "locks"):
+        if os.path.lexists(path) and not path.is_dir():
+            raise StoreAccessError(
+                f"the store needs a folder at {path}, found a file there",
+                hint=f"move that file away, or {hint}",
+            )
+    if not write:
+        return
+    try:
+        probed: set[Path] = set()
+        for folder in (root, root / "objects", root / "objects" / "tmp"):
+            # The folder, or the nearest one that exists (nothing is created here: a run that
+            # then fails validation leaves no store behind).
+            while not folder.is_dir() and folder != folder.parent:
+                folder = folder.parent
+            if folder in probed:
+                continue
+            probed.add(folder)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        where = exc.filename or root
+        raise StoreAccessError(
+            f"the store {root} is read-only: cannot write to {where} ({exc.strerror or exc})",
+            hint=hint,
+        ) from exc
+
+
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _sweep_tmp(folder: str) -> None:
+    """Remove the temp files killed writers left in ``folder``: those of a process of this
+    host that is gone, and any that nobody wrote to for ``_ABANDONED_AFTER`` seconds.
+
+    NB: a killed ``distill run`` leaves its half-written object here (the rename never
+        came); without this, every kill during a write would keep its bytes forever.
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        parts = entry.name.split(".")
+        try:
+            if len(parts) > 3 and parts[1] == _HOST_TAG and parts[2].isdigit():
+                if _alive(int(parts[2])):
+                    continue
+            elif now - entry.stat().st_mtime < _ABANDONED_AFTER:
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue  # gone already, or not ours to remove: never a reason to fail a write
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host (and pid namespace) is running."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class ObjectStore:
@@ -561,13 +656,15 @@ class ObjectStore:
         folder = f"{self._prefix}{name}"
         if name not in self._made:
             os.makedirs(folder, exist_ok=True)
+            if name == "tmp":
+                _sweep_tmp(folder)  # once per store opened, before its first write
             self._made.add(name)
         return folder
 
     def has(self, digest: str, size: int | None = None) -> bool:
         try:
             st = os.stat(self._fspath(digest))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return False
         return size is None or st.st_size == size
 
@@ -578,7 +675,7 @@ class ObjectStore:
         if self.has(digest, len(data)):
             return digest
         tmp_dir = self._ensure_dir("tmp")
-        tmp = os.path.join(tmp_dir, f"{digest}.{os.getpid()}.{next(_names)}")
+        tmp = os.path.join(tmp_dir, f"p.{_HOST_TAG}.{os.getpid()}.{next(_names)}.{digest}")
         try:
             with open(tmp, "wb") as handle:
                 handle.write(data)

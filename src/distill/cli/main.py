@@ -36,6 +36,7 @@ def cli() -> None:
     distill run       run what is stale, reuse what is cached
     distill status    every step fresh or stale, and why
     distill show      where an output came from, and what it holds
+    distill doctor    check the store, repair what is damaged
     distill lint      hidden state and production hazards in notebooks
     distill convert   a notebook becomes a project of pure, tested steps
     distill verify    run notebook and pipeline, compare every output
@@ -244,6 +245,38 @@ def show(name: str, project: str | None, overrides: tuple[str, ...], env: str | 
             click.echo(f"  value:    {summary['value']!r}")
         elif "length" in summary:
             click.echo(f"  length:   {summary['length']}")
+
+
+@cli.command(context_settings=CONTEXT)
+@project_option
+@click.option("--store", "store", default=None, metavar="DIR", help="The store folder (default: the project's).")
+@click.option("--check", "check_only", is_flag=True, help="Only report; repair nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def doctor(project: str | None, store: str | None, check_only: bool, as_json: bool) -> None:
+    """Check the store and repair it: damaged objects, a damaged index (its readable rows are
+    kept), memos, temp files of killed runs. Exit 0 when healthy afterwards, 1 when not."""
+    from pathlib import Path
+
+    from ..doctor import check
+    from ..pipeline.project import find_project
+
+    try:
+        folder = Path(store).resolve() if store else find_project(project).store
+        report = check(folder, repair=not check_only)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        for finding in report.findings:
+            mark = "repaired" if finding.repaired else ("problem" if finding.problem else "note")
+            click.echo(f"  {mark:<8}  {finding.path}: {finding.message}")
+        salvaged = sum(report.salvaged.values())
+        tail = f", {salvaged} index rows salvaged" if report.salvaged else ""
+        verdict = "healthy" if report.healthy else "NOT healthy"
+        click.echo(f"store {report.store}: {report.objects} objects checked{tail}; {verdict}")
+    sys.exit(0 if report.healthy else 1)
 
 
 _register()

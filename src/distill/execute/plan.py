@@ -91,11 +91,18 @@ class CacheView(Protocol):
         """Files the entry's step declared it writes that are missing or changed on disk."""
         ...
 
+    def unverified(self, step: str) -> bool:
+        """Whether the step's latest entry is there but failed its check against the store key."""
+        ...
+
 
 NOT_STORED = "its last run was not cached: an input or output could not be stored"
+UNVERIFIED = "its cached entry failed verification with the store key (written under another key, or tampered with)"
 
 
 def _no_entry(step: str, cache: CacheView) -> str:
+    if cache.unverified(step):
+        return UNVERIFIED
     return NOT_STORED if cache.ran_uncached(step) else "never ran"
 
 

@@ -36,6 +36,8 @@ _BUILTIN_TYPES: dict[str, Any] = {
 }
 _TYPING_NAMES = frozenset(typing.__all__)
 UNSET = object()
+# `Secret[T]` (pipeline.secrets) names T: a secret is checked as the type it wraps.
+_SECRET = object()
 
 
 def _annotation_names() -> dict[str, Any]:
@@ -52,6 +54,7 @@ def _annotation_names() -> dict[str, Any]:
         timedelta=datetime.timedelta,
     )
     names["None"] = None
+    names["Secret"] = _SECRET
     return names
 
 
@@ -69,6 +72,8 @@ def _module_attribute(module: str, attr: str) -> Any:
         return getattr(datetime, attr)
     if module == "distill" and attr == "File":
         return pathlib.Path
+    if module == "distill" and attr == "Secret":
+        return _SECRET
     return UNSET
 
 
@@ -108,6 +113,8 @@ def _annotation_value(node: ast.expr, names: dict[str, Any], depth: int = 0) -> 
         if base is UNSET:
             return UNSET
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if base is _SECRET:
+            return _annotation_value(items[0], names, depth + 1) if len(items) == 1 else UNSET
         if base is typing.Literal:
             values = []
             for item in items:
@@ -138,8 +145,9 @@ def evaluate_annotation(annotation: str | None) -> Any:
     """The type an annotation names, read from its text without running any code.
 
     Builtin types, ``typing`` forms, ``X | Y``, ``Literal[...]``, ``pathlib.Path``,
-    ``datetime`` types and ``distill.File`` are understood; anything else (a type defined in
-    the project, say) gives ``UNSET``: its values are checked when the step runs.
+    ``datetime`` types, ``distill.File`` and ``Secret[T]`` (read as ``T``) are understood;
+    anything else (a type defined in the project, say) gives ``UNSET``: its values are checked
+    when the step runs.
 
     Example:
         >>> evaluate_annotation("list[int] | None")
@@ -154,7 +162,8 @@ def evaluate_annotation(annotation: str | None) -> Any:
         return UNSET
     if _NAMES is None:
         _NAMES = _annotation_names()
-    return _annotation_value(node, _NAMES)
+    found = _annotation_value(node, _NAMES)
+    return Any if found is _SECRET else found  # a bare `Secret`: a secret of any type
 
 
 def is_path_type(tp: Any) -> bool:
@@ -209,15 +218,21 @@ def validate_value(tp: Any, value: Any) -> tuple[bool, Any, str]:
         return True, value, f"unchecked: {exc}"
 
 
-def check_value(annotation: str | None, tp: Any, value: Any, state: State) -> tuple[bool, Any, str]:
+def check_value(
+    annotation: str | None, tp: Any, value: Any, state: State, *, memo: bool = True
+) -> tuple[bool, Any, str]:
     """Check ``value`` against type ``tp``; return ``(ok, json_value, error)``, memoised.
 
     The rules are pydantic's strict mode for JSON input (see the module docstring).
+    ``memo=False`` (a secret's value) neither reads nor writes the memo: the memo table is
+    written to the store, and a secret never is.
 
     Example:
         >>> check_value("int", int, True, state)  # doctest: +SKIP
         (False, None, 'Input should be a valid integer')
     """
+    if not memo:
+        return (True, value, "") if tp is Any else validate_value(tp, value)
     text = _json_text(value)
     memo_key = None if text is None else (RULES, annotation, text)
     table = state.table(MEMO)

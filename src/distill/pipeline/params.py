@@ -9,7 +9,9 @@ Responsibilities:
 - report every unknown, missing or mistyped param at once, as ``Problem`` records that say
   what to type instead;
 - ``check_deferred``: check, when the step runs, the values whose annotation names a project
-  type.
+  type;
+- secrets (rules in ``secrets``): read ``${env:NAME}`` values from the environment, key a
+  secret by its keyed hash, never memoise it, and never echo it in a problem.
 
 Nothing here runs user code: annotations are read from source, and a default that is not a
 literal is left to the function itself.
@@ -18,6 +20,7 @@ literal is left to the function itself.
 from __future__ import annotations
 
 import json
+import os
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from .param_types import (
 )
 from .params_text import ParamsText, load_params_file, load_set_value
 from .project import Project
+from .secrets import MASK, env_reference, is_secret, keyed, mask, secret_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class ParamValue:
             source (a project type): the value is checked when the step runs.
         default_source: the default's source text when it cannot be read without running
             code; the step then gets its own default, and the key holds this text.
+        hashed: for a secret (``secrets.is_secret``), its keyed hash: what the key holds.
+        variable: the environment variable the value was read from (``${env:NAME}``).
     """
 
     name: str
@@ -62,17 +68,35 @@ class ParamValue:
     absolute: str | None = None
     annotation: str | None = None
     default_source: str | None = None
+    hashed: str | None = None
+    variable: str | None = None
+
+    @property
+    def secret(self) -> bool:
+        return self.hashed is not None
 
     @property
     def shown(self) -> str:
-        return json.dumps(self.value, sort_keys=True, default=str)
+        return MASK if self.secret else json.dumps(self.value, sort_keys=True, default=str)
 
     @property
     def key_value(self) -> Any:
         """What the cache key holds for this value."""
+        if self.hashed is not None:
+            return self.hashed
         if self.default_source is not None:
             return f"<default: {self.default_source}>"
         return self.value
+
+    @property
+    def recorded(self) -> Any:
+        """What a run record holds for this value: ``***`` for a secret."""
+        return MASK if self.secret else self.key_value
+
+    @property
+    def secret_texts(self) -> set[str]:
+        """The text of this value to mask wherever it would be shown (empty unless secret)."""
+        return secret_texts(self.value) if self.secret else set()
 
     @property
     def passed(self) -> bool:
@@ -130,11 +154,13 @@ def resolve_params(
     """
     problems: list[Problem] = []
     layers: list[tuple[str, ParamsText]] = []
+    # NB: secrecy is a name's, across the graph: steps sharing a param share its value.
+    secret_names = {p.name for ps in graph.params.values() for p in ps if is_secret(p.name, p.annotation)}
     files = [project.root / "params.yaml"]
     if env:
         files.append(project.root / f"params.{env}.yaml")
     for path in files:
-        loaded, file_problems = load_params_file(path, state)
+        loaded, file_problems = load_params_file(path, state, secret_names)
         problems.extend(file_problems)
         if loaded is None and not file_problems and path != files[0]:
             problems.append(
@@ -180,6 +206,7 @@ def resolve_params(
 
     values: dict[str, dict[str, ParamValue]] = {}
     outputs = set(graph.provider)
+    unset_variables: set[tuple[str, str, str]] = set()
     for step_name, params in graph.params.items():
         decl = graph.steps[step_name]
         resolved: dict[str, ParamValue] = {}
@@ -193,6 +220,29 @@ def resolve_params(
                     line = layer.line_of(param.name)
                     found_at = source if line is None else f"{source}:{line}"
             tp = evaluate_annotation(param.annotation)
+            variable = env_reference(value)
+            if variable is not None:
+                from_env = os.environ.get(variable)
+                if from_env is None:
+                    if (variable, param.name, found_at) not in unset_variables:
+                        unset_variables.add((variable, param.name, found_at))
+                        problems.append(
+                            Problem(
+                                "missing-env",
+                                f"environment variable {variable} is not set: param {param.name!r} "
+                                f"is ${{env:{variable}}} in {source}",
+                                found_at,
+                                f"set {variable} in the environment, or give {param.name} "
+                                f"another value in {source}",
+                            )
+                        )
+                    continue
+                value = from_env
+            # NB: a Path param is a data input, never a secret: its content enters the key as
+            #     a hash, and its location is shown and recorded.
+            secret = (param.name in secret_names or variable is not None) and not (
+                tp is not UNSET and is_path_type(tp)
+            )
             if value is UNSET and param.default_kind == "unresolved":
                 if tp is not UNSET and is_path_type(tp):
                     problems.append(
@@ -225,36 +275,57 @@ def resolve_params(
             if tp is UNSET:
                 # NB: a project type (`mode: Mode`) is not known without importing the
                 #     project; the value is keyed as given and checked when the step runs.
-                resolved[param.name] = ParamValue(param.name, value, source, annotation=param.annotation)
+                resolved[param.name] = ParamValue(
+                    param.name,
+                    value,
+                    source,
+                    annotation=param.annotation,
+                    hashed=keyed(value) if secret else None,
+                    variable=variable,
+                )
                 continue
-            ok, checked, error = check_value(param.annotation, tp, value, state)
+            # NB: a secret's value is never memoised: the memo tables are written to the store.
+            ok, checked, error = check_value(param.annotation, tp, value, state, memo=not secret)
             as_typed = raw_overrides.get(param.name)
-            if not ok and source == "--set" and as_typed is not None and as_typed != value:
+            if not ok and source == "--set" and variable is None and as_typed is not None and as_typed != value:
                 # NB: what the user typed is text, and text is what a `str` (or Path, or
                 #     Literal of strings) param may want: `--set text=123` is "123", not 123.
                 #     Only for --set: in params.yaml, `name: 42` is a number.
-                ok, checked, _ = check_value(param.annotation, tp, as_typed, state)
+                ok, checked, _ = check_value(param.annotation, tp, as_typed, state, memo=not secret)
+            if not ok and variable is not None:
+                # NB: an environment variable is text; `${env:PORT}` for an int param is read
+                #     as --set reads text: "8080" is 8080.
+                parsed, _ = load_set_value(param.name, value)
+                if parsed != value:
+                    ok, checked, _ = check_value(param.annotation, tp, parsed, state, memo=not secret)
             if not ok:
                 hint = value_hint(tp, value, source=source)
                 if source == "default":
                     hint = f"fix the default: {hint}" if hint else "fix the default"
+                hint = hint or f"fix the value in {source}"
+                found = _shown(value)
+                if secret:
+                    texts = secret_texts(value) | secret_texts(as_typed)
+                    found, error, hint = MASK, mask(error, texts), mask(hint, texts)
                 problems.append(
                     Problem(
                         "param-type",
                         f"param {param.name!r} of step {step_name!r} expects {param.annotation}, "
-                        f"found {_shown(value)} ({found_at}): {error}",
+                        f"found {found} ({found_at}): {error}",
                         decl.where,
-                        hint or f"fix the value in {source}",
+                        hint,
                     )
                 )
                 continue
             if is_path_type(tp) and checked is not None:
                 absolute = (project.root / checked).resolve()
                 resolved[param.name] = ParamValue(
-                    param.name, project.relative(absolute), source, True, str(absolute)
+                    param.name, project.relative(absolute), source, True, str(absolute), variable=variable
                 )
             else:
-                resolved[param.name] = ParamValue(param.name, checked, source)
+                resolved[param.name] = ParamValue(
+                    param.name, checked, source, hashed=keyed(checked) if secret else None, variable=variable
+                )
         values[step_name] = resolved
     return values, problems
 
@@ -293,13 +364,29 @@ def check_deferred(decl: StepDecl, fn: typing.Callable[..., Any], values: Mappin
         hint = value_hint(tp, value.value, source=value.source)
         if value.source == "default":
             hint = f"fix the default: {hint}" if hint else "fix the default"
+        hint = hint or f"fix the value in {value.source}"
+        found = _shown(value.value)
+        if value.secret:
+            found, error, hint = MASK, mask(error, value.secret_texts), mask(hint, value.secret_texts)
         problems.append(
             Problem(
                 "param-type",
                 f"param {value.name!r} of step {decl.name!r} expects {value.annotation}, "
-                f"found {_shown(value.value)} ({value.source}): {error}",
+                f"found {found} ({value.source}): {error}",
                 decl.where,
-                hint or f"fix the value in {value.source}",
+                hint,
             )
         )
     return problems
+
+
+def secrets_of(params: Mapping[str, Mapping[str, ParamValue]]) -> frozenset[str]:
+    """The text of every secret value among a session's params (``{step: {name: value}}``):
+    what to mask in anything shown or recorded."""
+    return frozenset(t for values in params.values() for v in values.values() if v.secret for t in v.secret_texts)
+
+
+def reads_environment(params: Mapping[str, Mapping[str, ParamValue]]) -> bool:
+    """Whether any value was read from the environment (``${env:NAME}``): such params hold
+    only for this environment, so a session made from them is not reused."""
+    return any(v.variable is not None for values in params.values() for v in values.values())

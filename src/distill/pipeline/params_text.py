@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -210,8 +211,41 @@ def _find_repeats(loader: Any, node: Any, within: str, out: list[Repeat], seen: 
             first[identity] = line
 
 
-def load_params_file(path: pathlib.Path, state: State) -> tuple[ParamsText | None, list[Problem]]:
-    """Read one params file (memoised by file stat); ``None`` when it does not exist."""
+def _holds_secret(data: Any, secret_names: Collection[str]) -> bool:
+    """Whether a params file's values include a secret written in clear (``${env:NAME}``
+    text is no secret)."""
+    from .secrets import env_reference, name_is_secret
+
+    return isinstance(data, dict) and any(
+        isinstance(name, str)
+        and (name in secret_names or name_is_secret(name))
+        and env_reference(value) is None
+        for name, value in data.items()
+    )
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """The YAML error in words; without the quoted lines when the text may hold a secret."""
+    from .secrets import SECRET_NAME
+
+    if SECRET_NAME.search(text) is None:
+        return f"not valid YAML: {exc}"
+    parts = []
+    for what, mark in (("context", "context_mark"), ("problem", "problem_mark")):
+        said, at = getattr(exc, what, None), getattr(exc, mark, None)
+        if said:
+            parts.append(f"{said}" + (f" (line {at.line + 1}, column {at.column + 1})" if at else ""))
+    return "not valid YAML: " + ("; ".join(parts) or type(exc).__name__)
+
+
+def load_params_file(
+    path: pathlib.Path, state: State, secret_names: Collection[str] = ()
+) -> tuple[ParamsText | None, list[Problem]]:
+    """Read one params file (memoised by file stat); ``None`` when it does not exist.
+
+    A file holding a secret's value (a param in ``secret_names``, or named like a secret) is
+    read every time and never memoised: the memo is written to the store.
+    """
     table = state.table(FILES)
     try:
         st = os.stat(path)
@@ -219,19 +253,24 @@ def load_params_file(path: pathlib.Path, state: State) -> tuple[ParamsText | Non
         return None, []
     memo_key = (RULES, str(path))
     entry = table.get(memo_key)
-    if entry is not None and trusted(st, entry[0], entry[1]):
+    if entry is not None and trusted(st, entry[0], entry[1]) and not _holds_secret(entry[2].data, secret_names):
         loaded: ParamsText = entry[2]
     else:
         recorded = time.time_ns()
         import yaml
 
+        text = path.read_text(encoding="utf-8")
         try:
-            loaded = load_params_text(path.read_text(encoding="utf-8"))
+            loaded = load_params_text(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path.name}:{mark.line + 1}" if mark is not None else path.name
-            return None, [Problem("params-file", f"not valid YAML: {exc}", where)]
-        state.put(FILES, memo_key, (stat_key(st), recorded, loaded))
+            return None, [Problem("params-file", _yaml_problem(exc, text), where)]
+        if not _holds_secret(loaded.data, secret_names):
+            state.put(FILES, memo_key, (stat_key(st), recorded, loaded))
+        elif entry is not None:
+            # NB: an entry made before the param was secret (or the file held one) goes.
+            state.put(FILES, memo_key, None)
     data = {} if loaded.data is None else loaded.data
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         found = (

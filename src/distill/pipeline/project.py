@@ -103,5 +103,8 @@ def _project_from(root: Path, pyproject: Path, table: dict[str, object]) -> Proj
     store_setting = table.get("store", ".distill")
     if not isinstance(store_setting, str):
         raise ProjectError(f"{pyproject}: [tool.distill] store must be a folder path, found {store_setting!r}")
-    store = (root / store_setting).resolve()
+    # The environment wins over the file: a CI job or a read-only checkout points the store
+    # elsewhere without editing the project. A relative path is taken from the project root.
+    store_setting = os.environ.get("DISTILL_STORE") or store_setting
+    store = (root / os.path.expanduser(store_setting)).resolve()
     return Project(root, tuple(names), roots, store, dict(table))

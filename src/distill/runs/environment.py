@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Environment", "capture"]
 
 # Keys of the caller's memo. Values are builtins only (tuples, dicts, str, int), so the caller
-# can pickle the memo with the rest of its state.
+# can save the memo with the rest of its memo tables.
 _SIGNATURE = "sys_path"
 _PACKAGES = "packages"
 _PLATFORM = "platform"
@@ -101,7 +101,7 @@ def capture(project_root: Path, *, memo: MutableMapping[str, Any] | None = None)
     Args:
         project_root: The project folder; git runs there, so a project inside a larger
             repository records that repository's commit.
-        memo: A dict the caller keeps between runs (pickled with its state). When the
+        memo: A dict the caller keeps between runs (saved with its memo tables). When the
             ``sys.path`` folders have the same mtimes as when it was filled, the package list
             comes from it and no distribution metadata is read; otherwise it is refilled.
             ``None``: read the metadata every time.

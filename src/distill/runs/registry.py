@@ -5,7 +5,15 @@ Responsibilities:
   which is what ``distill status`` compares against to explain why a step is stale;
 - runs and step runs: status, attempts, timings, cache hits, keys, errors, params and the
   environment of each run;
-- one connection per thread, parameterised queries, schema created on open.
+- one connection per thread, parameterised queries, schema created on open;
+- every cache row carries an HMAC, made with the store key (``cache/trust.py``), over its
+  key, step, components, outputs and objects. A row whose MAC does not verify — planted,
+  forged, garbled, or written under another key — is not returned: it is a cache miss, and
+  its key is kept in ``rejected`` so the run can say how many were ignored;
+- read only when asked (``readonly=True``: ``status``, ``show``, ``load``): the file is
+  opened read-only, or as immutable when its folder cannot be written, and never created;
+- every SQLite failure leaves as one ``StoreAccessError`` saying what is wrong with the file
+  and what to type next (``distill doctor`` for a damaged one), never a traceback.
 
 Writes for a step are one transaction, made when the step finishes: a crash loses at most
 the step that was running, never leaves a half-written record.
@@ -29,6 +37,7 @@ a fresh store all create it. Opening is therefore safe under concurrency:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -36,13 +45,14 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from ..errors import StoreError
+from ..cache.trust import Signer, signer
+from ..errors import StoreAccessError, StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # How long a connection waits for the write lock (SQLite's busy timeout), in seconds.
 BUSY_TIMEOUT = 30.0
@@ -50,6 +60,7 @@ BUSY_TIMEOUT = 30.0
 OPEN_TIMEOUT = 30.0
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache (
@@ -60,7 +71,8 @@ CREATE TABLE IF NOT EXISTS cache (
     objects TEXT NOT NULL,
     run_id TEXT,
     created REAL NOT NULL,
-    duration REAL
+    duration REAL,
+    mac TEXT
 );
 CREATE TABLE IF NOT EXISTS latest (
     step TEXT PRIMARY KEY,
@@ -109,6 +121,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN host TEXT",
         "ALTER TABLE runs ADD COLUMN heartbeat REAL",
     ),
+    # Rows written before MACs existed have none: they read as cache misses and re-run once.
+    3: ("ALTER TABLE cache ADD COLUMN mac TEXT",),
 }
 # A run whose record says "running" but has not shown a sign of life for this long (or whose
 # process is gone, on this host) was killed: it reads as interrupted.
@@ -186,19 +200,116 @@ class CacheEntry:
         return self._outputs
 
 
-class Registry:
-    """The SQLite file ``index.db`` of a store."""
+def _guard(method: Callable[Concatenate[Registry, _P], _T]) -> Callable[Concatenate[Registry, _P], _T]:
+    """Make a registry method raise one ``StoreAccessError`` where SQLite would raise."""
 
-    def __init__(self, root: Path) -> None:
+    @functools.wraps(method)
+    def guarded(self: Registry, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return self._guarded(lambda: method(self, *args, **kwargs))
+
+    return guarded
+
+
+class Registry:
+    """The SQLite file ``index.db`` of a store.
+
+    Args:
+        root: the store folder.
+        readonly: never write (reading commands); the file is not created when absent.
+        signer: signs and checks cache rows (the store key's, on first use, by default).
+    """
+
+    def __init__(self, root: Path, *, readonly: bool = False, signer: Signer | None = None) -> None:
         self.path = Path(root) / "index.db"
+        self.readonly = readonly
+        self._signer = signer
         self._local = threading.local()
+        self._has_mac = True
+        # Keys of rows whose MAC did not verify, as read by this registry.
+        self.rejected: set[str] = set()
+
+    @property
+    def signer(self) -> Signer:
+        if self._signer is None:
+            self._signer = signer()
+        return self._signer
 
     @property
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._open()
+            conn = self._guarded(self._open_readonly if self.readonly else self._open)
             self._local.conn = conn
+        return conn
+
+    def _guarded(self, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``; SQLite and file-system failures leave as one ``StoreAccessError``."""
+        try:
+            return attempt()
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # a mistake of the caller, not a fault of the file
+        except sqlite3.DatabaseError as exc:
+            raise self._database_error(exc) from exc
+        except OSError as exc:
+            raise StoreAccessError(
+                f"cannot use the store folder {self.path.parent}: {exc.strerror or exc}",
+                hint="the store must be a writable folder: move what is there away, or set DISTILL_STORE "
+                "to another folder",
+            ) from exc
+
+    def _database_error(self, exc: sqlite3.DatabaseError) -> StoreError:
+        code = getattr(exc, "sqlite_errorcode", 0) or 0
+        primary = code & 0xFF
+        text = str(exc)
+        if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
+            return StoreAccessError(
+                f"the index {self.path} is damaged ({text})",
+                hint="run `distill doctor` to move it aside and salvage its rows (the run history is kept)",
+            )
+        if primary == sqlite3.SQLITE_READONLY or "readonly" in text:
+            return StoreAccessError(
+                f"the store {self.path.parent} is read-only ({text})",
+                hint="set DISTILL_STORE to a writable folder (or [tool.distill] store in pyproject.toml)",
+            )
+        if primary == sqlite3.SQLITE_CANTOPEN or "unable to open" in text:
+            return StoreAccessError(
+                f"cannot open the index {self.path} ({text})",
+                hint="check that it is a file you may read and its folder one you may write; "
+                "or set DISTILL_STORE to another folder",
+            )
+        if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreAccessError(
+                f"{self.path} stayed locked by another process ({text})",
+                hint="another distill process may be stuck writing to this store; stop it and run again",
+            )
+        if primary == sqlite3.SQLITE_FULL:
+            return StoreAccessError(f"cannot write the index {self.path}: the disk is full", hint="free some space")
+        return StoreAccessError(
+            f"the index {self.path} cannot be used ({text})",
+            hint="run `distill doctor` to check the store",
+        )
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """Connect without writing anything: read-only, or immutable when the folder cannot
+        be written (SQLite then cannot make the files a read-only WAL reader needs)."""
+        uri = self.path.resolve().as_uri()
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+            conn.execute("PRAGMA user_version").fetchall()
+        except sqlite3.OperationalError:
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            if version > SCHEMA_VERSION:
+                raise StoreAccessError(
+                    f"{self.path} has index format {version}, newer than this distill reads ({SCHEMA_VERSION})",
+                    hint="upgrade distill",
+                )
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(cache)").fetchall()}
+            self._has_mac = "mac" in columns
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _open(self) -> sqlite3.Connection:
@@ -234,7 +345,11 @@ class Registry:
             if has_tables and 0 < version < SCHEMA_VERSION and all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
                 for step in range(version, SCHEMA_VERSION):
                     for statement in MIGRATIONS[step]:
-                        conn.execute(statement)
+                        if _needed(conn, statement):
+                            conn.execute(statement)
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)  # tables an old file never had
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 return
             if has_tables:
@@ -278,6 +393,7 @@ class Registry:
     # -- cache index -------------------------------------------------------------------
 
     def entries(self, keys: Iterable[str]) -> dict[str, CacheEntry]:
+        """The verified cache rows of ``keys`` (a row that fails its MAC is left out)."""
         keys = list(keys)
         found: dict[str, CacheEntry] = {}
         if not keys or not self.exists():
@@ -285,53 +401,89 @@ class Registry:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key, step, components, outputs, run_id, created, duration, objects FROM cache "
-                f"WHERE key IN ({marks})",
-                chunk,
-            ).fetchall()
+            query = f"SELECT {self._columns('')} FROM cache WHERE key IN ({marks})"
+            rows = self._select(query, chunk)
             for row in rows:
-                found[row[0]] = _entry(row)
+                entry = self._verified(row)
+                if entry is not None:
+                    found[entry.key] = entry
         return found
 
     def latest(self, steps: Iterable[str] | None = None) -> dict[str, CacheEntry]:
-        """The most recent cache entry of each step (what status compares against)."""
+        """The most recent verified cache entry of each step (what status compares against)."""
         if not self.exists():
             return {}
-        rows = self.db.execute(
-            "SELECT c.key, c.step, c.components, c.outputs, c.run_id, c.created, c.duration, c.objects "
-            "FROM latest l JOIN cache c ON c.key = l.key"
-        ).fetchall()
+        rows = self._select(f"SELECT {self._columns('c.')} FROM latest l JOIN cache c ON c.key = l.key")
         wanted = set(steps) if steps is not None else None
-        return {r[1]: _entry(r) for r in rows if wanted is None or r[1] in wanted}
+        out: dict[str, CacheEntry] = {}
+        for row in rows:
+            if wanted is None or row[1] in wanted:
+                entry = self._verified(row)
+                if entry is not None:
+                    out[entry.step] = entry
+        return out
+
+    def rejected_steps(self) -> set[str]:
+        """Steps whose latest row is there but failed its MAC (so status can say why)."""
+        if not self.rejected or not self.exists():
+            return set()
+        rows = self._select("SELECT step, key FROM latest")
+        return {str(step) for step, key in rows if key in self.rejected}
+
+    def _select(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._guarded(lambda: self.db.execute(query, args).fetchall())
+
+    def _columns(self, prefix: str) -> str:
+        self._guarded(lambda: self.db)  # opening tells whether the file has MACs
+        names = ("key", "step", "components", "outputs", "run_id", "created", "duration", "objects")
+        mac = f"{prefix}mac" if self._has_mac else "NULL"
+        return ", ".join(f"{prefix}{n}" for n in names) + f", {mac}"
+
+    def _verified(self, row: tuple[Any, ...]) -> CacheEntry | None:
+        key, step, components, outputs, objects, mac = row[0], row[1], row[2], row[3], row[7], row[8]
+        texts = (key, step, components, outputs, objects)
+        if not all(isinstance(t, str) or t is None for t in texts) or not self.signer.verify(
+            mac if isinstance(mac, str) else None, *texts
+        ):
+            self.rejected.add(str(key))
+            return None
+        return _entry(row)
+
+    def sign(self, key: str, step: str, components: str, outputs: str, objects: str | None) -> str:
+        return self.signer.sign(key, step, components, outputs, objects)
 
     def record_results(self, entries: list[CacheEntry]) -> None:
-        """Index finished results, and make each its step's latest, in one transaction."""
-        rows = [
-            (
-                entry.key,
-                entry.step,
-                json.dumps(entry.components, sort_keys=True),
-                json.dumps(entry.outputs, sort_keys=True),
-                "\n".join(f"{n}\t{d}\t{s if s is not None else ''}" for n, d, s in entry.objects()),
-                entry.run_id,
-                entry.created,
-                entry.duration,
-            )
-            for entry in entries
-        ]
-        db = self.db
-        with _transaction(db):
-            db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            db.executemany(
-                "INSERT OR REPLACE INTO latest VALUES (?, ?)", [(e.step, e.key) for e in entries]
+        """Index finished results, signed, and make each its step's latest, in one transaction."""
+        rows = []
+        for entry in entries:
+            components = json.dumps(entry.components, sort_keys=True)
+            outputs = json.dumps(entry.outputs, sort_keys=True)
+            objects = "\n".join(f"{n}\t{d}\t{s if s is not None else ''}" for n, d, s in entry.objects())
+            mac = self.sign(entry.key, entry.step, components, outputs, objects)
+            rows.append(
+                (entry.key, entry.step, components, outputs, objects, entry.run_id, entry.created, entry.duration, mac)
             )
 
+        def write() -> None:
+            db = self.db
+            with _transaction(db):
+                db.executemany(
+                    "INSERT OR REPLACE INTO cache (key, step, components, outputs, objects, run_id, created, "
+                    "duration, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?)", [(e.step, e.key) for e in entries])
+            self.rejected.difference_update(e.key for e in entries)
+
+        self._guarded(write)
+
+    @_guard
     def mark_latest(self, pairs: Iterable[tuple[str, str]]) -> None:
         db = self.db
         with _transaction(db):
             db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?)", list(pairs))
 
+    @_guard
     def data_version(self) -> int:
         """A number that changes whenever another connection commits to the index (SQLite's
         ``PRAGMA data_version``); -1 when there is no index yet."""
@@ -339,6 +491,7 @@ class Registry:
             return -1
         return int(self.db.execute("PRAGMA data_version").fetchall()[0][0])
 
+    @_guard
     def last_statuses(self) -> dict[str, str]:
         """Each step's status in the most recent run that recorded it."""
         if not self.exists():
@@ -348,6 +501,7 @@ class Registry:
         ).fetchall()
         return {str(step): str(status) for step, status in rows}
 
+    @_guard
     def forget(self, key: str) -> None:
         """Drop a cache entry whose objects are lost, so it is recomputed."""
         db = self.db
@@ -357,6 +511,7 @@ class Registry:
 
     # -- runs ----------------------------------------------------------------------------
 
+    @_guard
     def start_run(self, run_id: str, *, command: str, params: dict[str, Any], environment: dict[str, str]) -> None:
         """Record a run as running, with this process's id and host, and mark as interrupted
         every run left "running" by a process that was killed."""
@@ -379,16 +534,18 @@ class Registry:
             stale = [
                 row[0]
                 for row in db.execute("SELECT run_id, pid, host, heartbeat FROM runs WHERE status = 'running'").fetchall()
-                if row[0] != run_id and _gone(row[1], row[2], row[3], now)
+                if row[0] != run_id and run_gone(row[1], row[2], row[3], now)
             ]
             db.executemany("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [(r,) for r in stale])
 
+    @_guard
     def heartbeat(self, run_id: str) -> None:
         """Say that a run is still alive (a long run calls this now and then)."""
         db = self.db
         with _transaction(db):
             db.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", (time.time(), run_id))
 
+    @_guard
     def end_run(
         self,
         run_id: str,
@@ -409,6 +566,7 @@ class Registry:
                 )
             db.execute("UPDATE runs SET ended = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
 
+    @_guard
     def run(self, run_id: str) -> dict[str, Any] | None:
         # NB: fetchall, never fetchone: a statement left unfinished keeps its read snapshot
         #     open, and this connection would not see what other runs commit afterwards.
@@ -419,10 +577,11 @@ class Registry:
         if not rows:
             return None
         *row, pid, host, beat = rows[0]
-        if row[3] == "running" and _gone(pid, host, beat, time.time()):
+        if row[3] == "running" and run_gone(pid, host, beat, time.time()):
             row[3] = "interrupted"  # its process is gone, or silent for too long
         return dict(zip(("run_id", "started", "ended", "status", "command", "params"), row, strict=True))
 
+    @_guard
     def metrics(self, run_id: str) -> dict[str, dict[str, float]]:
         """step → metric → value, as recorded by the run."""
         out: dict[str, dict[str, float]] = {}
@@ -431,6 +590,7 @@ class Registry:
             out.setdefault(str(step), {})[str(name)] = float(value)
         return out
 
+    @_guard
     def step_runs(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT step, status, cached, key, attempts, started, duration, error FROM step_runs "
@@ -473,6 +633,16 @@ class _transaction:
             self.db.execute("ROLLBACK")
 
 
+def _needed(conn: sqlite3.Connection, statement: str) -> bool:
+    """Whether a migration statement applies: an added column whose table is absent (it is
+    then created whole) or already has it is skipped."""
+    words = statement.split()
+    if words[:2] != ["ALTER", "TABLE"] or words[3:5] != ["ADD", "COLUMN"]:
+        return True
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({words[2]})").fetchall()}
+    return bool(columns) and words[5] not in columns
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """Whether SQLite failed because another connection held a lock (worth retrying)."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -485,7 +655,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 _HOST = socket.gethostname()
 
 
-def _gone(pid: int | None, host: str | None, heartbeat: float | None, now: float) -> bool:
+def run_gone(pid: int | None, host: str | None, heartbeat: float | None, now: float) -> bool:
     """Whether a run recorded as running can no longer be: its process is not alive on this
     host, or it has not given a heartbeat for ``HEARTBEAT_TIMEOUT`` seconds."""
     if host == _HOST and pid is not None:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
+from ..pipeline.secrets import mask, mask_value
 from .registry import HEARTBEAT_TIMEOUT, Registry
 
 HEARTBEAT_SECONDS = HEARTBEAT_TIMEOUT / 4
 
 
 class RegistryHook:
-    """Records a run: its command, params and environment at start, each step's outcome at end."""
+    """Records a run: its command, params and environment at start, each step's outcome at end.
+
+    ``secrets``: the text of the run's secret values; it is masked (``***``) in the command,
+    the params and every error before anything reaches the registry.
+    """
 
     def __init__(
         self,
@@ -22,10 +27,12 @@ class RegistryHook:
         command: str,
         params: dict[str, Any],
         environment: Callable[[], dict[str, Any]],
+        secrets: Collection[str] = (),
     ) -> None:
         self.registry = registry
-        self.command = command
-        self.params = params
+        self.secrets = frozenset(secrets)
+        self.command = mask(command, self.secrets)
+        self.params = mask_value(params, self.secrets)
         self.environment = environment
         self.rows: list[tuple[Any, ...]] = []
         self.metrics: list[tuple[str, str, str, float]] = []
@@ -80,7 +87,7 @@ class RegistryHook:
                 attempts,
                 self.started.get(step, time.time()),
                 duration,
-                error,
+                None if error is None else mask(error, self.secrets),
             )
         )
 
