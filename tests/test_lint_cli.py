@@ -33,13 +33,31 @@ def test_findings_exit_1_and_fail_on_moves_the_bar(tmp_path: Path) -> None:
     assert lint(str(tmp_path), "--fail-on", "error")[0] == 0
 
 
-def test_unreadable_exits_2_and_not_python_exits_3(tmp_path: Path) -> None:
+def test_unreadable_exits_2_and_a_notebook_in_another_language_is_an_info_finding(tmp_path: Path) -> None:
     (tmp_path / "broken.ipynb").write_text("{")
     code, out = lint(str(tmp_path / "broken.ipynb"))
     assert code == 2 and "DL000 [error] is not valid JSON" in out
     write_notebook(tmp_path / "r" / "r.ipynb", ["x <- 1"], language="R")
     code, out = lint(str(tmp_path / "r"))
-    assert code == 3 and "the kernel language is R" in out
+    assert code == 0 and "DL001 [info] the kernel language is R" in out
+    # Named explicitly, as a pre-commit hook passes it: still not a failure.
+    assert lint(str(tmp_path / "r" / "r.ipynb"))[0] == 0
+    assert lint(str(tmp_path / "r"), "--fail-on", "info")[0] == 1
+
+
+def test_a_commit_of_an_r_notebook_and_a_python_one_fails_only_on_the_python_findings(tmp_path: Path) -> None:
+    r = write_notebook(tmp_path / "r.ipynb", ["x <- 1"], language="R")
+    ok = write_notebook(tmp_path / "ok.ipynb", ["import json", "print(json.dumps(1))"])
+    bad = write_notebook(tmp_path / "bad.ipynb", ["print(undefined_name)"])
+    assert lint(str(r), str(ok))[0] == 0
+    assert lint(str(r), str(bad))[0] == 1
+
+
+def test_an_explicit_path_that_is_not_a_notebook_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "script.py").write_text("print(1)\n")
+    code, out = lint(str(tmp_path / "script.py"))
+    assert code == 2
+    assert "script.py: not a notebook (expected a .ipynb file)" in out
 
 
 def test_missing_path_and_unknown_code_are_usage_errors(tmp_path: Path) -> None:

@@ -428,3 +428,50 @@ def test_name_error_after_an_earlier_failure_is_a_cascade_not_a_miss(tmp_path: P
     assert [run.number for run in check.cascades] == [2]
     assert [run.number for run in check.missed] == [3]
     assert render_check(check).endswith("1 failure no rule predicted; 1 caused by an earlier failing cell")
+
+
+# -- the gate: `distill lint --execute` exit codes -------------------------------------------------
+
+
+def _lint_cli(*args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from distill.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["lint", *args])
+    return result.exit_code, result.output
+
+
+def _write(path: Path, sources: list[str]) -> Path:
+    notebook = new_notebook(cells=[new_code_cell(s) for s in sources], metadata={"kernelspec": KERNELSPEC})
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+@needs_kernel
+def test_execute_gate_fails_on_a_confirmed_finding(tmp_path: Path) -> None:
+    path = _write(tmp_path / "confirmed.ipynb", ["y = x + 1", "x = 1"])
+    code, out = _lint_cli(str(path), "--execute")
+    assert "DL103" in out and "confirmed" in out
+    assert code == 1
+
+
+@needs_kernel
+def test_execute_gate_passes_when_the_run_refutes_every_failing_finding(tmp_path: Path) -> None:
+    # The static analysis cannot see a name planted in builtins; the fresh run shows it exists.
+    path = _write(tmp_path / "refuted.ipynb", ["import builtins\nbuiltins.planted = 1", "print(planted)"])
+    static_code, static_out = _lint_cli(str(path))
+    assert static_code == 1 and "DL104" in static_out
+    code, out = _lint_cli(str(path), "--execute")
+    assert "refuted" in out
+    assert code == 0, out
+
+
+@needs_kernel
+def test_execute_gate_still_fails_on_findings_a_run_cannot_judge(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "shell.ipynb", ["import builtins\nbuiltins.planted = 1", "print(planted)", "!echo hi"]
+    )
+    code, out = _lint_cli(str(path), "--execute")
+    assert "DL303" in out and "refuted" in out
+    assert code == 1  # the shell escape is not something a run refutes

@@ -480,3 +480,51 @@ def test_a_read_only_objects_folder_stops_a_run_before_it_starts(project: Path) 
         assert "read-only" in proc.stderr and "objects" in proc.stderr
     finally:
         os.chmod(objects, 0o755)
+
+
+# -- the store key ------------------------------------------------------------------------------
+
+
+def test_the_store_key_is_made_once_with_mode_0600_even_by_processes_racing(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    code = "from distill.cache.trust import store_key; print(store_key().hex())"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(config))
+    env.pop("DISTILL_STORE_KEY", None)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env) for _ in range(6)
+    ]
+    keys = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+    assert len(keys) == 1, keys
+    path = config / "distill" / "store.key"
+    assert path.read_text().strip() == keys.pop()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["store.key"]  # no temp file left
+
+
+def test_the_environment_key_wins_over_the_file(tmp_path: Path, monkeypatch) -> None:
+    from distill.cache.trust import store_key
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("DISTILL_STORE_KEY", "cd" * 32)
+    assert store_key() == bytes.fromhex("cd" * 32)
+    assert not (tmp_path / "distill").exists()
+    monkeypatch.delenv("DISTILL_STORE_KEY")
+    made = store_key()
+    assert len(made) == 32 and made == store_key()
+
+
+def test_a_damaged_key_file_is_one_clear_error(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_project({"pipe.py": PIPE})
+    config = tmp_path / "damaged-config"
+    (config / "distill").mkdir(parents=True)
+    (config / "distill" / "store.key").write_text("not hex at all\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "distill", "run", "-C", str(root)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, XDG_CONFIG_HOME=str(config)),
+        timeout=120,
+    )
+    _no_traceback(proc)
+    assert proc.returncode == 2
+    assert "store.key is not 32 or more bytes of hex" in proc.stderr

@@ -1,9 +1,10 @@
 """``distill lint``: the command line over ``distill.lint``.
 
 Thin: options are parsed here, the work is ``lint.engine.lint_paths`` and the output is
-``lint.formats.render``. Exit codes: 0 clean, 1 findings at or above ``--fail-on`` (or, with
-``--execute``, a cell that fails in a fresh kernel), 2 unreadable input or bad options,
-3 only non-Python notebooks were left unchecked.
+``lint.formats.render``. Exit codes: 0 clean, 1 findings at or above ``--fail-on`` (with
+``--execute``: findings the fresh-kernel run did not refute, or a cell that fails there),
+2 unreadable input, a path that is not a notebook, or bad options. A notebook in another
+language is a DL001 ``info`` finding and does not fail the default gate.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import click
 from .errors import fail
 
 if TYPE_CHECKING:
-    from ..lint.model import LintResult
+    from ..lint.model import Finding, LintResult
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -70,16 +71,20 @@ def lint(paths: tuple[Path, ...], fmt: str, select: tuple[str, ...], ignore: tup
     else:
         click.echo(text)
     code = result.exit_code
-    if execute:
-        code = max(code, _execute(result, timeout))
+    if execute and code != 2:
+        code = _execute(result, timeout)
     sys.exit(code)
 
 
 def _execute(result: LintResult, timeout: float) -> int:
+    """Run every analysed notebook in a fresh kernel; the gate is then what the run did not
+    refute: 1 if a finding at or above ``--fail-on`` was confirmed or could not be judged, or
+    a cell failed; 0 if every such finding was refuted and every cell ran."""
     from ..errors import DistillError
     from ..lint.execute import check_findings, render_check, run_fresh
 
     failed = False
+    refuted: set[Finding] = set()
     for report in result.files:
         if report.status != "analysed":
             continue
@@ -91,8 +96,12 @@ def _execute(result: LintResult, timeout: float) -> int:
             return exc.exit_code
         check = check_findings(report.findings, execution)
         click.echo(render_check(check))
+        refuted.update(v.finding for v in check.verdicts if v.outcome == "refuted")
         failed = failed or execution.error is not None or any(cell.status != "ok" for cell in execution.cells)
-    return 1 if failed else 0
+    standing = [f for f in result.failing if f not in refuted]
+    if failed or standing:
+        return 1
+    return 1 if result.exit_code == 1 and not result.failing else 0
 
 
 def _list_rules() -> None:

@@ -147,8 +147,13 @@ def discover(paths: Iterable[str | Path], exclude: Sequence[str] = ()) -> list[P
                     candidate = Path(folder) / name
                     if name.endswith(".ipynb") and not _excluded(candidate, path, exclude):
                         found.append(candidate)
-        elif path.exists() or path.suffix == ".ipynb":
+        elif path.suffix == ".ipynb":
             found.append(path)  # NB: a named file is linted even when excluded; a missing one is reported as unreadable
+        elif path.exists():
+            raise DistillError(
+                f"{raw}: not a notebook (expected a .ipynb file)",
+                hint="give notebook files, or folders that contain them",
+            )
         else:
             raise DistillError(f"{raw}: no such file or folder", hint="give notebook files or folders that contain them")
     return list(dict.fromkeys(found))

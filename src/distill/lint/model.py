@@ -26,7 +26,6 @@ FileStatus = Literal["analysed", "unreadable", "not-python"]
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_UNREADABLE = 2
-EXIT_NOT_PYTHON = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +133,14 @@ class LintResult:
 
     @property
     def exit_code(self) -> int:
-        """2 if a file was unreadable, else 1 if a finding reached ``fail_on``, else 3 if a
-        notebook was not Python (so it was not checked), else 0."""
+        """2 if a file was unreadable, else 1 if a finding reached ``fail_on``, else 0.
+
+        A notebook in another language is a DL001 ``info`` finding: listed, so nothing is
+        skipped silently, but it fails the gate only under ``--fail-on info``."""
         if any(report.status == "unreadable" for report in self.files):
             return EXIT_UNREADABLE
         if self.failing:
             return EXIT_FINDINGS
-        if any(report.status == "not-python" for report in self.files):
-            return EXIT_NOT_PYTHON
+        if self.fail_on == "info" and any(report.status == "not-python" for report in self.files):
+            return EXIT_FINDINGS  # DL001 is an info finding: it fails a gate that fails on info
         return EXIT_CLEAN
