@@ -528,3 +528,21 @@ def test_a_damaged_key_file_is_one_clear_error(make_project: Callable[..., Path]
     _no_traceback(proc)
     assert proc.returncode == 2
     assert "store.key is not 32 or more bytes of hex" in proc.stderr
+
+
+def test_doctor_removes_temp_files_of_ended_processes_only(project: Path) -> None:
+    from distill.cache.store import _HOST_TAG
+
+    tmp = project / ".distill" / "objects" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp / f"w.{_HOST_TAG}.{int(ended.stdout)}.0.partial"
+    live = tmp / f"w.{_HOST_TAG}.{os.getpid()}.0.partial"
+    dead.write_bytes(b"half an object")
+    live.write_bytes(b"being written")
+
+    checked = json.loads(cli(project, "doctor", "--check", "--json").stdout)
+    assert [f["path"] for f in checked["findings"] if f["kind"] == "temp-file"] == [str(dead)]
+    assert dead.exists()
+    assert cli(project, "doctor").returncode == 0
+    assert not dead.exists() and live.exists()

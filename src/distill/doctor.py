@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache.store import abandoned
 from .runs.registry import SCHEMA_VERSION, Registry, run_gone
 
-# Temp files this software leaves while writing: ``w.<pid>.<n>.<random>`` (object writer),
-# ``<digest>.<pid>.<n>`` (small objects), ``.state-*`` / ``.memo-*`` (memo files),
-# ``.probe-*`` (the writability probe).
-_TEMP_PID = re.compile(r"^(?:w\.(\d+)\.|[0-9a-f]{40,64}\.(\d+)\.)")
-_MEMO_NAMES = ("state.pickle", "state.json", "memo.json", "memo.bin")
-_TEMP_AGE = 24 * 3600.0
+# Temp files: under ``objects/tmp`` the store's own (named by host and pid: see
+# ``cache.store.abandoned``); beside the index, ``.state-*`` / ``.memo-*`` (memo files) and
+# ``.probe-*`` (the writability probe), which carry no pid and live for milliseconds.
+_MEMO_NAMES = ("state.pickle", "memo.json")
+_SHORT_LIVED = 60.0
 # How many unreadable rowids in a row end the salvage of a table.
 _SALVAGE_GAP = 4096
 
@@ -149,29 +149,19 @@ def _temp_files(store: Path) -> Iterator[Path]:
 
 def _check_temp_files(store: Path, report: Report, repair: bool) -> None:
     now = time.time()
+    tmp = store / "objects" / "tmp"
     for path in _temp_files(store):
-        match = _TEMP_PID.match(path.name)
-        pid = int(next(g for g in match.groups() if g)) if match else None
         try:
-            age = now - path.stat().st_mtime
+            mtime = path.stat().st_mtime
         except OSError:
             continue
-        if pid is not None and _pid_alive(pid) and age < _TEMP_AGE:
-            continue  # being written by a live process
-        if pid is None and age < 60:
+        if path.parent == tmp:
+            if not abandoned(path.name, mtime, now):
+                continue  # being written by a live process
+        elif now - mtime < _SHORT_LIVED:
             continue  # a memo or probe being written right now
         repaired = repair and _remove(path)
         report.add("temp-file", path, "temp file left by a process that ended", repaired=repaired)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove(path: Path) -> bool:

@@ -612,16 +612,20 @@ def _sweep_tmp(folder: str) -> None:
         return
     now = time.time()
     for entry in entries:
-        parts = entry.name.split(".")
         try:
-            if len(parts) > 3 and parts[1] == _HOST_TAG and parts[2].isdigit():
-                if _alive(int(parts[2])):
-                    continue
-            elif now - entry.stat().st_mtime < _ABANDONED_AFTER:
-                continue
-            os.unlink(entry.path)
+            if abandoned(entry.name, entry.stat().st_mtime, now):
+                os.unlink(entry.path)
         except OSError:
             continue  # gone already, or not ours to remove: never a reason to fail a write
+
+
+def abandoned(name: str, mtime: float, now: float) -> bool:
+    """Whether the temp file ``name`` (last written at ``mtime``) was left by a writer that is
+    gone: a process of this host that has ended, or anyone's file untouched for a day."""
+    parts = name.split(".")
+    if len(parts) > 3 and parts[1] == _HOST_TAG and parts[2].isdigit():
+        return not _alive(int(parts[2]))
+    return now - mtime >= _ABANDONED_AFTER
 
 
 def _alive(pid: int) -> bool:
