@@ -339,3 +339,21 @@ def test_git_runs_without_optional_locks(
     assert kwargs["stdin"] is subprocess.DEVNULL
 
 
+
+
+def test_package_maps_of_two_sys_paths_are_both_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's process and the command line see different sys.path: alternating between
+    them reads installed metadata once per sys.path, not on every switch."""
+    from distill.cache.fingerprint import EnvIndex
+    from distill.memo import load_state
+
+    scans = []
+    real = importlib.metadata.packages_distributions
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", lambda: scans.append(1) or real())
+    state = load_state(tmp_path / "store")
+    base = list(sys.path)
+    other = [*base, str(tmp_path)]
+    for path in (base, other, base, other, base):
+        monkeypatch.setattr(sys, "path", list(path))
+        assert "pytest" in EnvIndex(state)._mapping()
+    assert len(scans) == 2

@@ -44,7 +44,7 @@ from .errors import DistillError
 
 # Bump FORMAT whenever a memoised record changes meaning (analysis rules, record fields):
 # a state file from another format or distill version is discarded, never trusted.
-FORMAT = 6
+FORMAT = 7
 RACY_NS = 2_000_000_000
 FILE_NAME = "memo.json"
 OLD_FILE_NAME = "state.pickle"

@@ -243,6 +243,9 @@ class CodeIndex:
 ENV_TABLE = "env"
 
 
+_ENV_MAPS = 3
+
+
 class EnvIndex:
     """Installed distribution versions by top-level import name."""
 
@@ -266,9 +269,12 @@ class EnvIndex:
             return self._map
         table = self.state.table(ENV_TABLE)
         signature = self._signature()
-        if table.get("signature") == signature:
-            self._map = table["map"]
-            return self._map
+        # One map per sys.path signature, the few most recent: a notebook's process and the
+        # command line see different sys.path, and must not keep rebuilding each other's.
+        saved: dict[str, tuple[tuple[str, str], ...]] | None = table.get(("map", signature))
+        if saved is not None:
+            self._map = saved
+            return saved
         from importlib import metadata
 
         versions: dict[str, str] = {}
@@ -283,8 +289,11 @@ class EnvIndex:
                         versions[dist] = "unknown"
                 pairs.append((dist, versions[dist]))
             mapping[top] = tuple(pairs)
-        self.state.put(ENV_TABLE, "signature", signature)
-        self.state.put(ENV_TABLE, "map", mapping)
+        for stale in [k for k in table if not (isinstance(k, tuple) and k[0] == "map")]:
+            del table[stale]  # entries of the single-signature layout
+        while len(table) >= _ENV_MAPS:
+            del table[next(iter(table))]
+        self.state.put(ENV_TABLE, ("map", signature), mapping)
         self._map = mapping
         return mapping
 
