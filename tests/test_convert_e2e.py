@@ -99,8 +99,33 @@ def test_verify_names_the_failing_notebook_cell(tmp_path: Path) -> None:
     write_notebook(notebook, ("values = [1, 2]", "ratio = values[0] / (values[1] - 2)"))
     project = tmp_path / "out"
     convert(notebook, project)
-    with pytest.raises(VerifyError, match=r"cell 2 failed in a fresh kernel: ZeroDivisionError"):
+    with pytest.raises(VerifyError, match=r"cell 2 failed in a fresh kernel: ZeroDivisionError") as info:
         verify(notebook, project)
+    assert info.value.exit_code == 2  # the notebook is what must change: nothing was compared
+    out = CliRunner().invoke(cli, ["verify", str(notebook), str(project), "--no-record"])
+    assert out.exit_code == 2
+    assert "cell 2 failed in a fresh kernel: ZeroDivisionError" in out.output
+
+
+def test_a_value_that_differs_between_two_notebook_runs_is_nondeterministic(tmp_path: Path) -> None:
+    # No rule sees this as random or as the clock: only a second run of the notebook tells.
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, ("import os", "process = os.getpid() * 1", "steady = 21 * 2"))
+    project = tmp_path / "out"
+    convert(notebook, project)
+    result = verify(notebook, project, record=False)
+    by_name = {r.name: r for r in result.rows}
+    assert by_name["steady"].status == "equal"
+    assert by_name["process"].status == "incomparable"
+    assert "differs between two runs of the notebook itself (computed in cell 2)" in by_name["process"].detail
+    assert result.exit_code == 3
+    out = CliRunner().invoke(cli, ["verify", str(notebook), str(project), "--no-record", "--json"])
+    assert out.exit_code == 3
+    import json
+
+    report = json.loads(out.stdout)
+    assert report["exit_code"] == 3
+    assert {o["name"]: o["status"] for o in report["outputs"]} == {"process": "incomparable", "steady": "equal"}
 
 
 def test_verify_sql_query_step(tmp_path: Path) -> None:
@@ -134,3 +159,19 @@ def test_executable_corpus_notebook_verifies(tmp_path: Path) -> None:
     result = verify(notebook, project, record=False)
     assert result.exit_code == 0, [(r.name, r.detail) for r in result.rows if r.status != "equal"]
     assert len(result.rows) >= 5
+
+
+def test_what_verify_records_is_in_the_manifest_so_force_replaces_it(tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, ("base = 20", "total = base * 2 + 2"))
+    project = tmp_path / "out"
+    convert(notebook, project)
+    result = verify(notebook, project)
+    assert result.exit_code == 0 and (project / "tests" / "expected" / "index.json").is_file()
+    convert(notebook, project, force=True)
+    assert not list(tmp_path.glob("out.old-*")), "verify's recorded values made the folder look like the user's"
+    assert (project / ".distill" / "index.db").is_file(), "the project's store is carried over"
+    assert verify(notebook, project).exit_code == 0
+    (project / "tests" / "expected" / "index.json").write_text("{}\n")  # edited by hand: kept
+    convert(notebook, project, force=True)
+    assert len(list(tmp_path.glob("out.old-*"))) == 1

@@ -254,3 +254,18 @@ def test_a_secret_is_never_printed_and_never_stored(project: Path, monkeypatch: 
     needle = SECRET.encode()
     leaks = [str(path) for path in files if needle in path.read_bytes()]
     assert leaks == []
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("api_token", True), ("DB_PASSWORD", True), ("apiKey", True), ("client_secret", True),
+        ("private_key", True), ("accesstoken", True), ("credentials", True), ("token", True),
+        ("max_tokens", False), ("tokenizer_name", False), ("n_tokens", False), ("secretary", False),
+        ("window", False),
+    ],
+)
+def test_a_name_is_secret_when_a_word_of_it_is(name: str, secret: bool) -> None:
+    from distill.pipeline.secrets import name_is_secret
+
+    assert name_is_secret(name) is secret

@@ -27,9 +27,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import sys
+import threading
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal, NewType
+from typing import Literal, NewType, TypeVar
 
 CellId = NewType("CellId", int)
 
@@ -223,11 +227,78 @@ class CellAnalysis:
 
 
 def parse(code: str) -> ast.Module:
-    """``ast.parse`` without ``SyntaxWarning`` noise (``"\\d"`` in a user's regex is not ours to report)."""
+    """``ast.parse`` without ``SyntaxWarning`` noise (``"\\d"`` in a user's regex is not ours to report).
+
+    Raises:
+        SyntaxError: also for code nested too deeply for Python's parser, which raises
+            ``RecursionError`` or ``MemoryError`` for it (Python could not run it either).
+        ValueError: a NUL byte or a lone surrogate in ``code``.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        return ast.parse(code)
+        try:
+            return ast.parse(code)
+        except (RecursionError, MemoryError) as exc:
+            # NB: `x = 1 + 1 + ... + 1` with 20,000 terms: RecursionError building the AST;
+            #     `x = ------...1` 20,000 deep: MemoryError, the parser's stack overflows
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else "too deeply nested or too large"
+            raise SyntaxError(f"{problem} for Python to parse ({type(exc).__name__})",
+                              ("<cell>", 1, 1, None, 1, 1)) from None
+
+
+#: Python frames a recursive walk over one cell's AST may use. ``ast.parse`` builds trees at
+#: most about 3,000 levels deep under the default limit of 1,000 frames, and the visitor
+#: takes a few frames a level.
+WALK_FRAMES = 40_000
+_room_lock = threading.Lock()
+_room_users = 0
+_room_saved = 0
+
+T = TypeVar("T")
+
+
+@contextmanager
+def recursion_room(frames: int = WALK_FRAMES) -> Iterator[None]:
+    """Let Python code recurse ``frames`` deep while the block runs; the limit is restored after.
+
+    NB: since Python 3.11 a call from Python code to Python code takes no C stack, so a higher
+    limit is safe for walks written in Python (``ast.NodeVisitor``, ``ast.unparse``). It is not
+    safe around C code that recurses (``ast.parse``, ``compile``, ``json``, and ``ast.dump``,
+    which recurses through ``str.join``): keep those out of the block.
+    Threads share the limit: it is restored when the last block that raised it ends.
+    """
+    global _room_users, _room_saved
+    with _room_lock:
+        if _room_users == 0:
+            _room_saved = sys.getrecursionlimit()
+        _room_users += 1
+        if sys.getrecursionlimit() < frames:
+            sys.setrecursionlimit(frames)
+    try:
+        yield
+    finally:
+        with _room_lock:
+            _room_users -= 1
+            if _room_users == 0:
+                sys.setrecursionlimit(_room_saved)
+
+
+def deep_walk(walk: Callable[[], T]) -> T:
+    """``walk()``; if it runs out of recursion, ``walk()`` again with ``recursion_room()``.
+
+    ``walk`` must start from scratch each time (no state kept from a failed try). The common,
+    shallow case costs nothing extra.
+
+    Raises:
+        RecursionError: ``walk`` is too deep even with ``WALK_FRAMES`` frames.
+    """
+    try:
+        return walk()
+    except RecursionError:
+        pass  # NB: retried outside the handler, so the failed walk's frames are released first
+    with recursion_room():
+        return walk()
 
 
 def analyze_cell(code: str, cell_id: int = 0, *, tree: ast.Module | None = None) -> CellAnalysis:
@@ -252,9 +323,12 @@ def analyze_cell(code: str, cell_id: int = 0, *, tree: ast.Module | None = None)
         return CellAnalysis(CellId(cell_id), syntax_error=SyntaxProblem(exc.lineno or 1, exc.offset or 1, exc.msg))
     except ValueError as exc:  # source with a NUL byte
         return CellAnalysis(CellId(cell_id), syntax_error=SyntaxProblem(1, 1, str(exc)))
-    visitor = _Visitor()
-    for node in tree.body:
-        visitor.visit(node)
+    module = tree
+    try:
+        visitor = deep_walk(lambda: _visit(module))
+    except RecursionError:
+        return CellAnalysis(CellId(cell_id), syntax_error=SyntaxProblem(
+            1, 1, f"nested too deeply to analyse (more than {WALK_FRAMES} Python frames)"))
     lines = code.split("\n")
     statements = tuple(_statement(node, lines) for node in tree.body if not _is_magic_statement(node))
     code_hash = hashlib.blake2b("".join(s.digest for s in statements).encode(), digest_size=16).hexdigest()
@@ -263,6 +337,13 @@ def analyze_cell(code: str, cell_id: int = 0, *, tree: ast.Module | None = None)
         tuple(visitor.imports), tuple(visitor.functions), tuple(visitor.calls), tuple(visitor.files),
         tuple(visitor.strings), tuple(visitor.magics), statements, None, code_hash,
     )
+
+
+def _visit(tree: ast.Module) -> _Visitor:
+    visitor = _Visitor()
+    for node in tree.body:
+        visitor.visit(node)
+    return visitor
 
 
 @dataclass(slots=True)

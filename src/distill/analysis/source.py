@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -156,7 +157,79 @@ def digest(text: str | bytes) -> str:
 
 def normalised_hash(node: ast.AST) -> str:
     """Hash of an AST with line numbers and field names left out."""
-    return digest(ast.dump(node, annotate_fields=False, include_attributes=False))
+    # NB: `ast.dump` recurses in C (through `str.join`), so it runs only under an ordinary
+    # recursion limit; a tree too deep for it (a 2,000-branch `elif` ladder) gets the same
+    # text from `_dump`, which loops.
+    if sys.getrecursionlimit() <= _DUMP_LIMIT:
+        try:
+            return digest(ast.dump(node, annotate_fields=False, include_attributes=False))
+        except RecursionError:
+            pass
+    return digest(_dump(node))
+
+
+_DUMP_LIMIT = 5_000
+_SHOW_EMPTY = sys.version_info < (3, 13)  # NB: from 3.13 `ast.dump` leaves out empty lists and Nones
+_KEEP_NONE = (ast.Constant, ast.MatchSingleton)
+
+
+def _dump(root: ast.AST) -> str:
+    """``ast.dump(root, annotate_fields=False)`` character for character, without recursion."""
+    out: list[str] = []
+    todo: list[object] = [root]  # a str is text to write; anything else is a value to format
+    while todo:
+        item = todo.pop()
+        if type(item) is str:
+            out.append(item)
+            continue
+        pending: list[object] = []
+        if isinstance(item, list):
+            text = "["
+            for index, value in enumerate(item):
+                if index:
+                    text += ", "
+                if isinstance(value, (ast.AST, list)) and value != []:
+                    pending += (text, value)
+                    text = ""
+                else:
+                    text += repr(value)
+            pending.append(text + "]")
+        elif isinstance(item, ast.AST):
+            cls = type(item)
+            text = cls.__name__ + "("
+            held: list[str] = []
+            keywords, first = False, True
+            for name in item._fields:
+                try:
+                    value = getattr(item, name)
+                except AttributeError:
+                    keywords = True
+                    continue
+                if value is None and getattr(cls, name, ...) is None:
+                    keywords = True
+                    continue
+                if not _SHOW_EMPTY and (value is None or value == []) and not isinstance(item, _KEEP_NONE):
+                    held.append(repr(value))
+                    continue
+                if not keywords:
+                    for shown in held:
+                        text += shown if first else ", " + shown
+                        first = False
+                held = []
+                text += ("" if first else ", ") + (name + "=" if keywords else "")
+                first = False
+                if isinstance(value, (ast.AST, list)) and value != []:
+                    pending += (text, value)
+                    text = ""
+                else:
+                    text += repr(value)
+            pending.append(text + ")")
+        else:
+            out.append(repr(item))
+            continue
+        pending.reverse()
+        todo += pending
+    return "".join(out)
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -565,8 +638,37 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
             "fix the syntax error; distill reads the pipeline from source",
         )
         return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
+    except (RecursionError, MemoryError) as exc:  # NB: Python's parser gives up on code nested too deeply
+        problem = Problem(
+            "syntax",
+            f"cannot parse module {module}: nested too deeply for Python ({type(exc).__name__})",
+            path,
+            "split the deepest expression into several statements",
+        )
+        return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
     _strip_docstrings(tree)
+    try:
+        return _analyze_tree(tree, source, module, path, is_package)
+    except RecursionError:
+        pass  # NB: retried below, outside the handler, so the failed walk's frames are released first
+    # NB: imported here: only a module nested deeper than the usual limit allows needs it
+    from .cells import WALK_FRAMES, recursion_room
 
+    try:
+        with recursion_room():
+            return _analyze_tree(tree, source, module, path, is_package)
+    except RecursionError:
+        problem = Problem(
+            "syntax",
+            f"cannot analyse module {module}: nested too deeply (more than {WALK_FRAMES} Python frames)",
+            path,
+            "split the deepest expression into several statements",
+        )
+        return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
+
+
+def _analyze_tree(tree: ast.Module, source: str, module: str, path: str, is_package: bool) -> ModuleInfo:
+    """``analyze_module`` once the source parsed; from scratch on every call (it may be retried)."""
     aliases = _StepAliases()
     imports: dict[str, ImportRef] = {}
     star: list[str] = []

@@ -7,6 +7,7 @@ cannot be compared: from unseeded randomness or the clock, or not savable (liste
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +35,9 @@ def _say(message: str) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="The project folder to create.")
 @click.option("--name", default=None, help="Python package name (default: from the notebook's file name).")
-@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (only once the new project is complete).")
+@click.option("--force", is_flag=True,
+              help="Write to an existing OUTPUT (once the new project is complete): an unchanged earlier conversion "
+                   "is replaced, anything else is moved aside to OUTPUT.old-<time>; nothing is deleted.")
 def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None:
     """Turn a notebook into a distill project of pure, tested steps.
 
@@ -48,10 +51,16 @@ def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None
         result = run_convert(notebook, output, name=name, force=force)
     except Exception as exc:  # noqa: BLE001 - fail re-raises what is not ours
         fail(exc)
+    if result.moved_aside is not None:
+        click.echo(f"moved the previous {result.output}/ to {result.moved_aside}/ (it held files convert did not "
+                   "write, or changed ones)")
     click.echo(f"wrote {result.output}/ ({_count(len(result.files), 'file')}): {_count(len(result.steps), 'step')}, "
                f"{_count(len(result.helpers), 'helper')}, {_count(len(result.params), 'param')}")
     click.echo(f"  pipeline   {result.output}/src/{result.package}/pipeline.py")
     click.echo(f"  report     {result.output}/CONVERSION.md")
+    if result.environment:
+        click.echo("  secrets    read from the environment: set " + ", ".join(v for v, _ in result.environment)
+                   + " before `distill run` (params " + ", ".join(p for _, p in result.environment) + ")")
     click.echo(f"next: distill verify {notebook} {output}")
 
 
@@ -63,15 +72,21 @@ def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None
 @click.option("--rtol", type=float, default=1e-7, show_default=True, help="Relative tolerance for numbers.")
 @click.option("--atol", type=float, default=1e-9, show_default=True, help="Absolute tolerance for numbers.")
 @click.option("--no-record", is_flag=True, help="Do not write tests/expected/ and tests/recorded/.")
-def verify(notebook: Path, project: Path, timeout: float, rtol: float, atol: float, no_record: bool) -> None:
-    """Run the notebook (fresh kernel) and the pipeline, and compare every step output."""
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout (progress stays on stderr).")
+def verify(notebook: Path, project: Path, timeout: float, rtol: float, atol: float, no_record: bool,
+           as_json: bool) -> None:
+    """Run the notebook (fresh kernel) and the pipeline, and compare every step output.
+
+    Exit 0 every output equal; 1 a value differs or is missing, or the pipeline failed; 2 the
+    notebook fails in a fresh kernel, or bad input; 3 equal except values that cannot be
+    compared (nondeterministic: they differ between two runs of the notebook itself)."""
     from ..convert.verify import verify as run_verify
 
     try:
         result = run_verify(notebook, project, timeout=timeout, record=not no_record, rtol=rtol, atol=atol, log=_say)
     except Exception as exc:  # noqa: BLE001 - fail re-raises what is not ours
         fail(exc)
-    click.echo(render(result))
+    click.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False) if as_json else render(result))
     sys.exit(result.exit_code)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import math
 import sys
 import tokenize
 import warnings
@@ -75,8 +76,10 @@ def _span(lines: list[str], node: ast.expr, text: str) -> Edit:
 def indent(code: str, prefix: str = INDENT) -> str:
     """Indent every line, except lines that continue a multi-line string (their text is data)."""
     inside: set[int] = set()
+    # NB: a string spans lines only with triple quotes or a backslash-newline; else nothing to tokenize
+    spans = '"""' in code or "'''" in code or "\\\n" in code
     try:
-        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        for token in tokenize.generate_tokens(io.StringIO(code).readline) if spans else ():
             if token.type == tokenize.STRING and token.end[0] > token.start[0]:
                 inside.update(range(token.start[0] + 1, token.end[0] + 1))
     except (tokenize.TokenError, IndentationError, SyntaxError):
@@ -103,14 +106,16 @@ def _in_fstring(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
-def helper_call_edits(tree: ast.AST, lines: list[str], helpers: dict[str, Helper]) -> tuple[list[Edit], bool]:
+def helper_call_edits(tree: ast.AST, lines: list[str], helpers: dict[str, Helper], *,
+                      parents: dict[ast.AST, ast.AST] | None = None) -> tuple[list[Edit], bool]:
     """Calls of helpers that now take notebook variables as parameters pass them by keyword.
 
     Returns the edits and whether ``functools`` is needed (a helper passed as a value).
+    ``parents``: ``_parents(tree)``, when the caller has it already.
     """
     edits: list[Edit] = []
     needs_functools = False
-    parents = _parents(tree)
+    parents = parents if parents is not None else _parents(tree)
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
             continue
@@ -148,7 +153,17 @@ def _docstring(step: StepPlan) -> str:
 def _param_default(param: Param) -> str:
     if param.is_path:
         return f"Path({json.dumps(str(param.value))})"
-    return repr(param.value)
+    return _literal(param.value)
+
+
+def _literal(value: object) -> str:
+    """Python source for a param's value; ``float("inf")`` where ``repr`` would say ``inf``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f'float("{value}")'
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(_literal(item) for item in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+    return repr(value)
 
 
 def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str, set[str]]:
@@ -199,9 +214,13 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     else:
         epilogue = ["return None"]
     signature = [version for _, version in step.inputs]
-    for name in sorted(step.params):
+    # NB: a secret has no default (its value is `${env:NAME}` in params.yaml), so it comes first
+    for name in sorted(step.params, key=lambda n: (plan.params[n].env is None, n)):
         param = plan.params[name]
-        signature.append(f"{name}: {param.annotation} = {_param_default(param)}")
+        if param.env is not None:
+            signature.append(f"{name}: {param.annotation}")
+        else:
+            signature.append(f"{name}: {param.annotation} = {_param_default(param)}")
     decorator = "@step"
     if step.kind != "figure" and len(step.outputs) > 1:
         decorator = "@step(outputs=(" + ", ".join(json.dumps(v) for _, v in step.outputs) + "))"
@@ -219,10 +238,12 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
 
 def _statement_code(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> tuple[str, bool, set[str]]:
     code = s.code
+    if not _may_edit(s, plan, renames):
+        return code, False, set()
     tree = quiet_parse(code)
     lines = code.split("\n")
     parents = _parents(tree)
-    edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
+    edits, uses_functools = helper_call_edits(tree, lines, plan.helpers, parents=parents)
     unsafe: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in plan.inline_paths \
@@ -246,6 +267,24 @@ def _statement_code(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> t
         return code, uses_functools, unsafe
     # helper-call edits and rename edits may touch the same Name (a helper called with an input): keep both
     return apply_edits(code, _merge(edits)), uses_functools, set()
+
+
+def _may_edit(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> bool:
+    """Whether ``s`` names an input to rename, a helper that takes notebook variables, or an inline path.
+
+    Most statements name none: their code is used as it is, without parsing and walking it again.
+    """
+    for node in s.subnodes:
+        if isinstance(node, ast.Name):
+            helper = plan.helpers.get(node.id)
+            if node.id in renames or (helper is not None and helper.needs):
+                return True
+        elif isinstance(node, ast.arg):
+            if node.arg in renames:
+                return True
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in plan.inline_paths:
+            return True
+    return False
 
 
 def _merge(edits: list[Edit]) -> list[Edit]:
@@ -343,7 +382,8 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
         lines.append("from pathlib import Path")
     if "pyplot" in needs and pyplot not in ir.import_names:
         lines.append(f"import matplotlib.pyplot as {pyplot}")
-    lines.append("from distill import step")
+    secret = any(plan.params[name].env is not None for step in plan.steps for name in step.params)
+    lines.append("from distill import Secret, step" if secret else "from distill import step")
     helpers_used = sorted({h for step in plan.steps for h in step.helpers} & names)
     if helpers_used:
         lines.append(f"from {package}.lib import {', '.join(helpers_used)}")

@@ -121,7 +121,13 @@ class Stmt:
 
     @property
     def writes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((*self.analysis.defs, *self.mutates)))
+        # NB: `binds`, not the analysis' defs: a `%%sql` query without `name <<` writes `query_cell_N`
+        return tuple(dict.fromkeys((*self.binds, *self.mutates)))
+
+    @cached_property
+    def subnodes(self) -> tuple[ast.AST, ...]:
+        """Every node of ``node``, in ``ast.walk`` order: walked once, then read by every pass."""
+        return tuple(ast.walk(self.node))
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +325,10 @@ def _classify(ir: NotebookIR, log: Log) -> None:
                 readers.setdefault(binder.position, set()).add((name, s.cell, s.kind))
         for name in s.binds:
             latest[name] = s
+    first_reader: dict[tuple[int, str], Stmt] = {}  # (cell, name) -> the cell's first statement reading it
+    for s in ir.statements:
+        for name in s.reads:
+            first_reader.setdefault((s.cell, name), s)
     changed = True
     while changed:
         changed = False
@@ -327,7 +337,8 @@ def _classify(ir: NotebookIR, log: Log) -> None:
                 continue
             makes_figure = _makes_figure(s.node)
             for name, cell, kind in readers.get(s.position, ()):
-                reader_kind = next((o.kind for o in ir.statements if o.cell == cell and name in o.reads), kind)
+                reader = first_reader.get((cell, name))
+                reader_kind = reader.kind if reader is not None else kind
                 if reader_kind == "code" or (not makes_figure and cell != s.cell):
                     s.kind, s.reason = "code", ""
                     changed = True
@@ -384,6 +395,8 @@ def _setup(s: Stmt, ir: NotebookIR) -> tuple[Kind, str] | None:
 
 
 def _is_magic(s: Stmt, name: str) -> bool:
+    if "get_ipython" not in s.code:
+        return False  # no magic call without it: spares a parse of every statement
     return any(call.kind in ("cell", "line") and call.name == name for call in magic_calls(_code_only(s)))
 
 
@@ -402,7 +415,7 @@ def _mutations(s: Stmt) -> tuple[str, ...]:
                 receiver = receiver.value
             if isinstance(receiver, ast.Name):
                 names.append(receiver.id)
-    for sub in ast.walk(node):
+    for sub in s.subnodes:
         if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("fit", "partial_fit"):
             receiver = sub.func.value
             if isinstance(receiver, ast.Name):
@@ -459,7 +472,7 @@ def _is_param(s: Stmt, ir: NotebookIR, bound_count: dict[str, int], mutated: set
 
 
 def _draws(s: Stmt, ir: NotebookIR, figure_names: set[str]) -> bool:
-    for sub in ast.walk(s.node):
+    for sub in s.subnodes:
         if isinstance(sub, ast.Call):
             name = dotted_name(sub.func)
             if name is not None:

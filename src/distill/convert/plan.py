@@ -48,6 +48,7 @@ class Param:
     is_path: bool = False
     source_file: Path | None = None  # the file beside the notebook, to copy into the project
     literal: str | None = None  # for an inline path: the literal it replaces
+    env: str | None = None  # for a secret: the environment variable its value is read from
 
 
 @dataclass
@@ -107,6 +108,7 @@ def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     _opaque(ir, log)
     params = _params(ir, folder)
     _queries(ir, params, log, folder)
+    _secrets(ir, params)
     inline = _inline_paths(ir, folder, params)
     helpers = _helpers(ir, params, log)
     groups = _figure_groups_settled(ir)
@@ -137,7 +139,7 @@ def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str
 def _opaque(ir: NotebookIR, log: Log) -> None:
     """``exec``/``eval`` of a string built at run time defines and reads names no one can see."""
     for s in ir.statements:
-        for sub in ast.walk(s.node):
+        for sub in s.subnodes:
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("exec", "eval") \
                     and sub.args and not isinstance(sub.args[0], ast.Constant):
                 log.refusals.append(_refusal(s, f"`{sub.func.id}` runs code built at run time, so its names "
@@ -209,6 +211,81 @@ def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> dic
             params[name] = Param(name, path, "Path", s.cell, access.line + s.line - 1,
                                  f"the file this cell reads ({access.via})", True, _data_file(path, folder), path)
     return inline
+
+
+def secret_kind(name: str | None, value: str) -> str | None:
+    """Why the string ``value`` given to ``name`` is a hard-coded secret, else ``None``.
+
+    The rule of lint's DL302 (a token's shape, a URL with a password, a value assigned to a
+    name like ``password`` or ``api_key``); ``name`` is the variable, key or keyword it is
+    given to, if any.
+    """
+    from ..lint.checks import _CREDENTIAL_URL, _PLACEHOLDER, _TOKENS, _secret_context
+
+    kind = next((label for label, pattern in _TOKENS if pattern.search(value)), None)
+    if kind is not None:
+        return kind
+    url = _CREDENTIAL_URL.search(value)
+    if url and not _PLACEHOLDER.match(url.group(2)):
+        return "a connection string with a password"
+    if _secret_context(name) and not _PLACEHOLDER.match(value.strip()) and " " not in value.strip() \
+            and not re.fullmatch(r"[A-Z][A-Z0-9_]*", value) and not value.endswith((".json", ".txt", ".pem", ".key")):
+        return f"a value assigned to `{name}`"
+    return None
+
+
+def env_variable(name: str, taken: set[str]) -> str:
+    """The environment variable for param ``name``: upper snake case (``apiToken`` → ``API_TOKEN``)."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper() or "SECRET"
+    if text[0].isdigit():
+        text = f"_{text}"
+    variable, n = text, 2
+    while variable in taken:
+        variable, n = f"{text}_{n}", n + 1
+    return variable
+
+
+def _secrets(ir: NotebookIR, params: dict[str, Param]) -> None:
+    """Hard-coded secrets become params whose value is read from the environment.
+
+    A text param (or a text constant assigned once, even if no later cell reads it) that is
+    named like a secret (``pipeline.secrets.name_is_secret``: ``api_token``, ``db_password``)
+    or whose value looks like a credential (``secret_kind``) gets the value ``${env:NAME}``
+    and the annotation ``Secret[str]``: its text is written nowhere in the project. A data
+    path is never a secret; numbers named like one (``max_tokens = 200``) stay as they are.
+    """
+    from ..pipeline.secrets import name_is_secret
+
+    bound: dict[str, int] = {}
+    for s in ir.statements:
+        for name in s.binds:
+            bound[name] = bound.get(name, 0) + 1
+    for s in ir.statements:
+        node = s.node
+        if s.kind != "code" or not isinstance(node, (ast.Assign, ast.AnnAssign)):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or bound.get(targets[0].id) != 1 \
+                or not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            continue
+        name, value = targets[0].id, node.value.value
+        if name not in params and (name_is_secret(name) or secret_kind(name, value)):
+            s.kind, s.value, s.reason = "param", value, "a hard-coded secret, assigned once"
+            params[name] = Param(name, value, "str", s.cell, s.line, s.reason)
+    taken: set[str] = set()
+    for name in sorted(params):
+        param = params[name]
+        if param.is_path or not isinstance(param.value, str):
+            continue
+        kind = "named like a secret" if name_is_secret(name) else secret_kind(name, param.value)
+        if kind is None:
+            continue
+        param.env = env_variable(name, taken)
+        taken.add(param.env)
+        param.value = f"${{env:{param.env}}}"
+        param.annotation = "Secret[str]"
+        param.reason = f"{param.reason}; a secret ({kind}): set {param.env} in the environment"
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -354,7 +431,7 @@ def _groups(ir: NotebookIR) -> list[tuple[str, str | None, list[Stmt]]]:
             current.append(s)
             continue
         if s.kind == "figure" and current is not None and current_key is not None and current_key[0] == "figure" \
-                and any(name in {b for o in current for b in o.binds} for name in s.reads):
+                and not {b for o in current for b in o.binds}.isdisjoint(s.reads):
             current.append(s)  # NB: `fig, ax = plt.subplots()` in one cell, `ax.plot(x)` in the next
             continue
         current, current_key = [s], key
@@ -455,7 +532,7 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
                     rebound.add(name)
                 local.add(name)
                 writes.setdefault(name, None)
-            for sub in ast.walk(s.node):
+            for sub in s.subnodes:
                 if isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
                     loop_names.setdefault(index, set()).update(
                         n.id for n in ast.walk(sub.target) if isinstance(n, ast.Name))
@@ -474,25 +551,51 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         for name in step.writes:
             env[name] = index
     # outputs: what later steps read, and results that nothing reads again
+    last_reads = _last_reads(ir)
     for index, step in enumerate(steps):
         if step.kind == "figure":
             continue
+        last_writes = _last_writes(step)
         for name in step.writes:
-            if name in consumed.get(index, set()) or _is_result(name, step, ir, loop_names.get(index, set())):
+            if name in consumed.get(index, ()) or _is_result(name, step, last_writes, last_reads,
+                                                             loop_names.get(index, set())):
                 step.outputs.append((name, ""))
 
 
-def _is_result(name: str, step: StepPlan, ir: NotebookIR, loops: set[str]) -> bool:
+def _last_reads(ir: NotebookIR) -> dict[str, int]:
+    """Each name → the position of the last statement that computes with it (displays do not count).
+
+    One pass, so that deciding whether a written name is a result is a look-up, not a scan of
+    every later statement.
+    """
+    last: dict[str, int] = {}
+    for s in ir.statements:
+        if s.kind in ("code", "figure", "query", "helper"):
+            for name in s.reads:
+                last[name] = s.position
+            for fn in s.analysis.functions:
+                for name in fn.reads:
+                    last[name] = s.position
+    return last
+
+
+def _last_writes(step: StepPlan) -> dict[str, int]:
+    """Each name the step's statements write → the position of the last one writing it."""
+    last: dict[str, int] = {}
+    for s in step.statements:
+        for name in s.writes:
+            last[name] = max(last.get(name, -1), s.position)
+    return last
+
+
+def _is_result(name: str, step: StepPlan, last_writes: dict[str, int], last_reads: dict[str, int],
+               loops: set[str]) -> bool:
+    """Whether no statement after the step's last write of ``name`` computes with it."""
     if name.startswith("_") or name in loops:
         return False
-    last_write = max(s.position for s in step.statements if name in s.writes)
-    for s in ir.statements[last_write + 1:]:
-        if s.kind in ("code", "figure", "query", "helper") and (name in s.reads or any(
-                name in fn.reads for fn in s.analysis.functions)):
-            return False
-        if s.kind == "display" and name in s.reads and s.cell == ir.statements[last_write].cell:
-            continue
-    return True
+    last_write = last_writes[name] if name in last_writes else max(
+        s.position for s in step.statements if name in s.writes)
+    return last_reads.get(name, -1) <= last_write
 
 
 # -- naming --------------------------------------------------------------------------------
@@ -521,12 +624,12 @@ def unique(name: str, taken: set[str]) -> str:
 def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpers: dict[str, Helper]) -> None:
     taken = set(params) | set(helpers) | ir.import_names | {"step", "Path", "copy", "plt", "pd"}
     slugs: set[str] = set()
+    taken |= {name for s in ir.statements for name in s.binds}
     for step in steps:
         base = slug(step.title or "") or f"cell_{step.statements[0].cell}"
         if step.kind == "figure":
             title = _figure_title(step)
             base = f"{slug(title or '') or base}_figure" if title or step.title else f"figure_cell_{step.statements[0].cell}"
-        taken |= {name for s in ir.statements for name in s.binds}
         if base in taken:
             base = f"{base}_step"  # NB: a section "Model" in a notebook with a variable `model`
         step.slug = unique(base, slugs)
@@ -556,18 +659,18 @@ def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
                 if (name, index) in version_name:
                     latest[name] = index
     # function names: a step with one output is named after it
-    used: set[str] = set(taken) - set(version_name.values())
+    used: set[str] = taken | set(version_name.values())  # and each step's name once given
     for step in steps:
         if len(step.outputs) == 1 and step.kind != "figure":
             step.name = step.outputs[0][1]
         else:
-            step.name = unique(step.slug, used | set(version_name.values()))
+            step.name = unique(step.slug, used)
         used.add(step.name)
 
 
 def _figure_title(step: StepPlan) -> str | None:
     for s in step.statements:
-        for sub in ast.walk(s.node):
+        for sub in s.subnodes:
             if isinstance(sub, ast.Call) and isinstance(sub.func, (ast.Attribute, ast.Name)):
                 attr = sub.func.attr if isinstance(sub.func, ast.Attribute) else sub.func.id
                 if attr in ("set_title", "title", "suptitle") and sub.args and isinstance(sub.args[0], ast.Constant) \

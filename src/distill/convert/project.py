@@ -5,30 +5,42 @@ Responsibilities:
 - the project's other files: ``pyproject.toml`` with dependencies pinned to the versions
   installed here, ``params.yaml``, ``conftest.py``, the generated tests, ``CONVERSION.md``,
   ``.gitignore``, and the data files the notebook reads, copied beside the code;
+- the package's name, which never shadows a standard-library, installed or neighbouring module;
 - checking the result before it is written: every module parses, the step graph built from
-  the generated source has no problem (no cycle, no missing input, no duplicate output);
+  the generated source has no problem (no cycle, no missing input, no duplicate output), and
+  no hard-coded secret of the notebook is in any generated file;
 - writing atomically: everything goes to a temporary folder beside ``DIR`` that is renamed
-  into place at the end, so a failure leaves nothing half-written.
+  into place at the end, so a failure leaves nothing half-written; ``MANIFEST`` lists what
+  was written, so ``--force`` replaces only an unchanged conversion and moves anything else
+  aside, never deleting a file convert did not write.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import functools
+import hashlib
 import json
+import keyword
 import os
 import re
 import shutil
+import sys
 import tempfile
+import time
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DistillError
 from ..lint.deps import KERNEL_MODULES, distributions_for, is_local, is_standard, normalize
 from ..notebook.model import Notebook
 from ..notebook.read import read_notebook
+from ..pipeline.secrets import mask
 from . import emit
 from .emit import quiet_parse
 from .ir import NotebookIR, build_ir
@@ -38,6 +50,8 @@ from .tests_gen import lib_tests, pipeline_tests
 from .transforms import TRANSFORMS, Log, Note, Refusal, apply
 
 if TYPE_CHECKING:
+    import yaml
+
     from ..lint.model import Finding
 
 #: Distributions the generated project always needs.
@@ -70,6 +84,8 @@ class Conversion:
     helpers: tuple[str, ...]
     files: tuple[str, ...]
     notes: tuple[Note, ...] = field(default_factory=tuple)
+    environment: tuple[tuple[str, str], ...] = ()  # (variable, param) of each secret the pipeline reads
+    moved_aside: Path | None = None  # where the folder that was at ``output`` went (``--force``)
 
 
 def convert(notebook: str | os.PathLike[str], output: str | os.PathLike[str], *, name: str | None = None,
@@ -79,30 +95,92 @@ def convert(notebook: str | os.PathLike[str], output: str | os.PathLike[str], *,
     Args:
         notebook: the ``.ipynb`` file.
         output: the project folder to create. It must not exist, or be empty, unless ``force``.
-        name: the Python package name; by default derived from the notebook's file name.
-        force: replace an existing ``output`` (only once the new project is complete).
+        name: the Python package name; by default derived from the notebook's file name, with
+            a suffix when that name is a standard-library or installed module.
+        force: put the new project at an existing ``output`` (only once it is complete): a
+            folder holding only an earlier conversion's files, unchanged (``MANIFEST``), is
+            replaced; anything else is moved aside to ``output.old-<time>``. Nothing else is
+            ever deleted.
 
     Raises:
         ConversionRefused: the notebook cannot be converted; nothing was written.
         NotebookError: the file is not a readable notebook.
-        DistillError: ``output`` exists, or the package name is not an identifier.
+        DistillError: ``output`` exists (without ``force``), or the package name is not an
+            identifier or would shadow another module.
 
     Example:
         >>> convert("analysis.ipynb", "analysis")  # doctest: +SKIP
     """
     source = Path(notebook)
     target = Path(output)
-    if target.exists() and not force and (not target.is_dir() or any(target.iterdir())):
+    if target.name in ("", ".", ".."):
+        target = Path(os.path.abspath(target))
+    if not force and os.path.lexists(target) and not _empty_folder(target):
         raise DistillError(f"{target} already exists and is not empty",
-                           hint=f"choose another folder, or pass --force to replace {target}")
-    package = name or slug(source.stem, words=6) or "pipeline"
-    if not package.isidentifier() or package in ("distill", "test", "tests", "lib"):
-        raise DistillError(f"{package!r} cannot be the package name",
-                           hint="pass --name with a Python identifier, e.g. --name churn")
+                           hint=f"choose another folder, or pass --force: it replaces a folder that holds only an "
+                                f"unchanged earlier conversion, and moves anything else aside to "
+                                f"{target.name}.old-<time>")
+    package = _package_name(source, name)
     files, plan, notes = build_project(source, package)
-    _write(target, files, force)
+    moved = _write(target, files, force)
+    used = {n for step in plan.steps for n in step.params}
+    environment = tuple((p.env, p.name) for p in sorted(plan.params.values(), key=lambda p: p.name)
+                        if p.env is not None and p.name in used)
     return Conversion(source, target, package, tuple(s.name for s in plan.steps), tuple(sorted(plan.params)),
-                      tuple(plan.helpers), tuple(sorted(files)), tuple(notes))
+                      tuple(plan.helpers), tuple(sorted(files)), tuple(notes), environment, moved)
+
+
+#: Package names distill keeps for itself or the generated project's own folders.
+RESERVED_NAMES = frozenset({"distill", "test", "tests", "lib"})
+
+
+def _package_name(source: Path, name: str | None) -> str:
+    """The generated package's name: ``name``, or one derived from the notebook's file name.
+
+    A derived name that would shadow a module (``secrets.ipynb``: the standard library's
+    ``secrets``) takes a suffix (``secrets_pipeline``); a given one is refused.
+    """
+    folder = source.resolve().parent
+    if name is not None:
+        if not name.isidentifier() or keyword.iskeyword(name) or name in RESERVED_NAMES:
+            raise DistillError(f"{name!r} cannot be the package name",
+                               hint="pass --name with a Python identifier, e.g. --name churn")
+        clash = shadows(name, folder)
+        if clash:
+            raise DistillError(f"the package name {name!r} would shadow the {clash}",
+                               hint=f"pass another --name, e.g. --name {name}_pipeline")
+        return name
+    base = slug(source.stem, words=6) or "pipeline"
+    if not base.isidentifier():
+        raise DistillError(f"{base!r} cannot be the package name",
+                           hint="pass --name with a Python identifier, e.g. --name churn")
+    for candidate in (base, f"{base}_pipeline", f"{base}_project", *(f"{base}_pipeline_{n}" for n in range(2, 100))):
+        if candidate not in RESERVED_NAMES and not keyword.iskeyword(candidate) and not shadows(candidate, folder):
+            return candidate
+    raise DistillError(f"no package name derived from {source.name} is free", hint="pass --name")
+
+
+def shadows(name: str, folder: Path | None = None) -> str | None:
+    """What a top-level package ``name`` would shadow, in words, else ``None``: a
+    standard-library module, an installed module (found on ``sys.path`` or in the installed
+    distributions' metadata, never by importing), or a module beside the notebook."""
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+        return f"standard-library module {name}"
+    if name in _installed_modules():
+        return f"installed module {name}"
+    if folder is not None and is_local(name, folder):
+        return f"module {name} beside the notebook"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_modules() -> frozenset[str]:
+    import pkgutil
+
+    here = os.getcwd()
+    paths = [entry for entry in sys.path if entry and os.path.abspath(entry) != here]
+    names = {module.name for module in pkgutil.iter_modules(paths)}
+    return frozenset(names | set(metadata.packages_distributions()))
 
 
 def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | Path], ConversionPlan, list[Note]]:
@@ -144,7 +222,10 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     files["tests/test_pipeline.py"] = pipeline_tests()
     files["tests/test_lib.py"] = lib_tests(plan, package)
     notes = [*log.notes, *data_notes, *dep_notes]
-    files["CONVERSION.md"] = conversion_report(source, plan, notes, requirements, package, _lint(source))
+    secrets = _notebook_secrets(plan)
+    findings = tuple(dataclasses.replace(f, message=mask(f.message, secrets)) for f in _lint(source))
+    files["CONVERSION.md"] = conversion_report(source, plan, notes, requirements, package, findings)
+    _check_secrets(files, secrets, source)
     _check(files, package, source)
     return files, plan, notes
 
@@ -160,7 +241,7 @@ def plan_notebook(source: Path) -> tuple[ConversionPlan, Log]:
         raise ConversionRefused(source, [Refusal(0, None, f"the notebook's language is {nb.language}, not Python",
                                                  "distill converts Python notebooks")])
     code_cells = nb.code_cells
-    log = Log([c.number for c in code_cells], [c.source for c in code_cells])
+    log = Log([c.number for c in code_cells], [c.source for c in code_cells], folder=source.resolve().parent)
     sources = apply(TRANSFORMS, [c.source for c in code_cells], log)
     if log.refusals:
         raise ConversionRefused(source, log.refusals)
@@ -285,17 +366,77 @@ def _pyproject(package: str, title: str, requirements: list[str]) -> str:
 
 
 def _params_yaml(plan: ConversionPlan) -> str:
-    lines = ["# Run parameters of the pipeline (defaults live in the step signatures).",
-             "# Edit a value and `distill status` shows which steps are stale; `--set name=value`",
-             "# overrides them for one run."]
     used = {name for step in plan.steps for name in step.params}
+    entries = []
     for name in sorted(used):
         param = plan.params[name]
-        lines.append(f"# {param.reason} (cell {param.cell})")
-        lines.append(f"{name}: {json.dumps(param.value if not isinstance(param.value, tuple) else list(param.value))}")
-    if not used:
+        entries.append((name, param.value, f"{param.reason} (cell {param.cell})"))
+    return params_yaml(entries)
+
+
+PARAMS_HEADER = ("# Run parameters of the pipeline (defaults live in the step signatures).",
+                 "# Edit a value and `distill status` shows which steps are stale; `--set name=value`",
+                 "# overrides them for one run.")
+
+
+def params_yaml(entries: Sequence[tuple[str, object, str]]) -> str:
+    """The text of ``params.yaml``: the header, then each ``(name, value, comment)`` in order,
+    the comment on the line above its key.
+
+    Keys and values are written by PyYAML with ``params_dumper``, so the file reads back
+    through the params loader (``pipeline.params_text``) to the same values: text that a
+    loader could read as a number, a bool or null (``true``, ``yes``, ``1e5``, ``0x10``,
+    ``007``, ``""``) is quoted, keys included.
+    """
+    import yaml
+
+    lines = list(PARAMS_HEADER)
+    for name, value, comment in entries:
+        lines.append("# " + " ".join(comment.split()))
+        text = yaml.dump(_Block({name: value}), Dumper=params_dumper(), allow_unicode=True, default_flow_style=None,
+                         sort_keys=False, width=1 << 30)
+        lines.append(text.rstrip("\n"))
+    if not entries:
         lines.append("{}")
     return "\n".join(lines) + "\n"
+
+
+class _Block(dict[str, object]):
+    """The top-level mapping of ``params.yaml``: always one ``key: value`` per line."""
+
+
+_DUMPER: type[Any] | None = None
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # NB: a single-quoted scalar folds U+0085 (a YAML line break) into a space: escape it.
+    #     Text of several lines is a literal block (`|`) where the emitter allows one.
+    style = '"' if any(c in data for c in "\x85\u2028\u2029") else "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def params_dumper() -> type[yaml.SafeDumper]:
+    """A ``yaml.SafeDumper`` that quotes every string a YAML 1.1 reader *or* the params loader
+    (YAML 1.2 core, JSON numbers) would read as something else; tuples are lists."""
+    global _DUMPER
+    if _DUMPER is None:
+        import yaml
+
+        from ..pipeline.params_text import params_loader
+
+        class ParamsDumper(yaml.SafeDumper):
+            """``SafeDumper`` whose implicit types are YAML 1.1's and the params loader's together."""
+
+        resolvers = {first: list(items) for first, items in yaml.SafeDumper.yaml_implicit_resolvers.items()}
+        for first, items in params_loader().yaml_implicit_resolvers.items():
+            resolvers.setdefault(first, []).extend(items)
+        ParamsDumper.yaml_implicit_resolvers = resolvers
+        ParamsDumper.add_representer(tuple, yaml.SafeDumper.represent_list)
+        ParamsDumper.add_representer(str, _represent_str)
+        ParamsDumper.add_representer(_Block, lambda dumper, data: dumper.represent_mapping(
+            "tag:yaml.org,2002:map", data, flow_style=False))
+        _DUMPER = ParamsDumper
+    return _DUMPER
 
 
 def _lint(source: Path) -> tuple[Finding, ...]:
@@ -305,6 +446,68 @@ def _lint(source: Path) -> tuple[Finding, ...]:
         return lint_file(source, LintConfig()).findings
     except DistillError:
         return ()
+
+
+#: Shorter secret values are not searched for: a few characters match text anywhere.
+MIN_SECRET_LENGTH = 6
+
+
+def _notebook_secrets(plan: ConversionPlan) -> dict[str, tuple[int, int, str]]:
+    """The notebook's hard-coded secrets, each with its cell, line and kind (never shown).
+
+    The values of params now read from the environment (``plan._secrets``), every string
+    literal lint's DL302 rule calls a secret, and the password of a URL that holds one.
+    Values shorter than ``MIN_SECRET_LENGTH`` are left out: a few characters match text
+    anywhere.
+    """
+    from ..lint.checks import _CREDENTIAL_URL, _TOKENS
+    from .plan import secret_kind
+
+    secrets: dict[str, tuple[int, int, str]] = {}
+    env_params = {p.name for p in plan.params.values() if p.env is not None}
+    for s in plan.ir.statements:
+        found: list[tuple[str, int, str]] = []
+        if s.kind == "param" and s.binds and s.binds[0] in env_params and isinstance(s.value, str):
+            found.append((s.value, s.line, f"the value of `{s.binds[0]}`"))
+        texts = [(string.context, string.value, string.line) for string in s.analysis.strings]
+        texts += [(None, text, magic.line) for magic in s.analysis.magics for text in (magic.args, magic.body) if text]
+        for context, value, line in texts:
+            kind = secret_kind(context, value)
+            if kind is not None:
+                found.append((value, s.line + line - 1, kind))
+        for value, line, kind in found:
+            url = _CREDENTIAL_URL.search(value)
+            parts = [value, url.group(2) if url else ""]
+            parts += [match.group(0) for _, pattern in _TOKENS for match in pattern.finditer(value)]
+            for text in parts:
+                if len(text.strip()) >= MIN_SECRET_LENGTH:
+                    secrets.setdefault(text, (s.cell, line, kind))
+    return secrets
+
+
+def _check_secrets(files: dict[str, str | bytes | Path], secrets: dict[str, tuple[int, int, str]],
+                   source: Path) -> None:
+    """No hard-coded secret of the notebook (``_notebook_secrets``) is written into the
+    project; else refuse.
+
+    A secret that did not become a param (written inline, assigned twice, a helper's
+    default) would be copied with the code: the notebook is refused, naming the cell and
+    line, never the value.
+    """
+    forms = {form: where for value, where in secrets.items()
+             for form in {value, repr(value)[1:-1], json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}}
+    problems: dict[tuple[int, int], Refusal] = {}
+    for rel, text in sorted(files.items()):
+        if not isinstance(text, str):
+            continue  # NB: the user's own files (data, modules beside the notebook) are copied as they are
+        for form, (cell, line, kind) in forms.items():
+            if form in text and (cell, line) not in problems:
+                problems[(cell, line)] = Refusal(
+                    cell, line, f"a hard-coded secret ({kind}) would be copied into the generated {rel}",
+                    "assign it once, in a statement of its own (API_TOKEN = \"...\"), so that it becomes a param read "
+                    "from the environment, or read it with os.environ, then convert again")
+    if problems:
+        raise ConversionRefused(source, [problems[key] for key in sorted(problems)])
 
 
 def _check(files: dict[str, str | bytes | Path], package: str, source: Path) -> None:
@@ -334,10 +537,25 @@ def _check(files: dict[str, str | bytes | Path], package: str, source: Path) -> 
         raise ConversionRefused(source, problems)
 
 
-def _write(target: Path, files: dict[str, str | bytes | Path], force: bool) -> None:
+#: Every file a conversion wrote, with its SHA-256: what ``--force`` may replace.
+MANIFEST = ".distill-manifest.json"
+#: The project's store, carried over by ``--force`` (never listed, never replaced).
+STORE = ".distill"
+
+
+def _write(target: Path, files: dict[str, str | bytes | Path], force: bool) -> Path | None:
+    """Write the project to a staging folder, then rename it to ``target``.
+
+    An existing ``target``: an empty folder is replaced; with ``force``, so is a folder whose
+    every file is in its ``MANIFEST`` with the hash recorded there; anything else (the user's
+    files, an edited generated file, no manifest, a file in place of the folder) is moved
+    aside to ``target.old-YYYYmmdd-HHMMSS``, which is returned. Nothing else is deleted.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    moved: Path | None = None
     try:
+        hashes: dict[str, str] = {}
         for rel, content in sorted(files.items()):
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -347,16 +565,148 @@ def _write(target: Path, files: dict[str, str | bytes | Path], force: bool) -> N
                 path.write_bytes(content)
             else:
                 path.write_text(content, encoding="utf-8")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / target.name)
+            hashes[rel] = _sha256(path)
+        manifest = {"format": 1, "written_by": "distill convert", "files": hashes}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        if not os.path.lexists(target):
             os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
+            return None
+        if _empty_folder(target) or (force and _only_conversion(target)):
+            # The store (cache and run history) belongs to the project, not to the code
+            # generated into it: it moves into the new conversion.
+            store = target / STORE
+            kept = os.path.isdir(store) and not os.path.islink(store)
+            if kept:
+                os.replace(store, staging / STORE)
+            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            try:
+                os.replace(target, trash / target.name)
+            except BaseException:
+                if kept:
+                    os.replace(staging / STORE, store)
+                raise
+            try:
+                os.replace(staging, target)
+            except BaseException:
+                os.replace(trash / target.name, target)
+                if kept:
+                    os.replace(staging / STORE, store)
+                raise
+            if _only_conversion(trash / target.name) or _empty_folder(trash / target.name):
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                # NB: a file appeared between the check and the rename: keep it
+                moved = _move_aside(trash / target.name, target)
+                trash.rmdir()
+            return moved
+        if not force:
+            raise DistillError(f"{target} already exists and is not empty",
+                               hint="choose another folder, or pass --force")
+        moved = _move_aside(target, target)
+        try:
             os.replace(staging, target)
+        except BaseException:
+            os.replace(moved, target)
+            raise
+        return moved
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def record_in_manifest(root: Path, folders: Iterable[str]) -> None:
+    """Add every file now under ``folders`` (relative to the project ``root``) to its
+    ``MANIFEST``: what ``verify`` records is generated too, and a later ``convert --force``
+    may replace it. A project without a readable manifest is left alone."""
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        listed = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not isinstance(listed, dict):
+        return
+    for folder in folders:
+        prefix = folder.rstrip("/") + "/"
+        for rel in [r for r in listed if r.startswith(prefix)]:
+            del listed[rel]  # files of an earlier recording that are gone
+        base = root / folder
+        if base.is_dir():
+            for file in sorted(base.rglob("*")):
+                if file.is_file() and not file.is_symlink():
+                    listed[file.relative_to(root).as_posix()] = _sha256(file)
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _empty_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def _only_conversion(folder: Path) -> bool:
+    """Whether every file in ``folder`` is one its ``MANIFEST`` lists, unchanged (same
+    SHA-256), and every folder in it holds one of them."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not isinstance(listed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
+        return False
+    needed = {Path(rel).parent.as_posix() for rel in listed}
+    needed = {parent for rel in needed for parent in [rel, *(p.as_posix() for p in Path(rel).parents)]}
+    for root, dirs, names in os.walk(folder):
+        here = Path(root)
+        if here == folder and STORE in dirs and not (folder / STORE).is_symlink():
+            dirs.remove(STORE)  # carried over, not replaced
+        for name in dirs:
+            path = here / name
+            if path.is_symlink() or path.relative_to(folder).as_posix() not in needed:
+                return False
+        for name in names:
+            path = here / name
+            rel = path.relative_to(folder).as_posix()
+            if rel == MANIFEST:
+                continue
+            if path.is_symlink() or not path.is_file() or listed.get(rel) != _sha256(path):
+                return False
+    return True
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _move_aside(path: Path, target: Path) -> Path:
+    """Rename ``path`` to ``target.old-YYYYmmdd-HHMMSS`` (``-2``, ``-3``… if taken); the new name."""
+    base = f"{target.name}.old-{_timestamp()}"
+    for n in range(1, 10_000):
+        candidate = target.with_name(base if n == 1 else f"{base}-{n}")
+        if os.path.lexists(candidate):
+            continue
+        try:
+            os.rename(path, candidate)
+        except OSError:
+            if os.path.lexists(candidate):
+                continue  # NB: taken between the check and the rename
+            raise
+        return candidate
+    raise DistillError(f"cannot move {target} aside: every {base}-N name is taken", hint="clean up old copies")
 
 
 CONFTEST = '''"""Put ``src/`` on sys.path so tests can import the package without installing it."""

@@ -76,6 +76,14 @@ def conversion_report(source: Path, plan: ConversionPlan, notes: Sequence[Note],
             out.append(f"| `{name}` | `{p.annotation}` | `{_cell(repr(p.value))}` | cell {p.cell}: {p.reason} |")
     else:
         out.append("None.")
+    used = {name for step in plan.steps for name in step.params}
+    secrets = [p for name, p in sorted(plan.params.items()) if p.env is not None and name in used]
+    if secrets:
+        out += ["", "## Secrets", "", "The notebook holds these secrets in clear. The pipeline reads them from the "
+                "environment (`${env:NAME}` in `params.yaml`; the steps take them as `Secret[str]`, never shown or "
+                "stored) and their values are written nowhere in this project. Set them before `distill run`:", "",
+                "| environment variable | param | cell |", "| --- | --- | --- |"]
+        out += [f"| `{p.env}` | `{p.name}` | {p.cell} |" for p in secrets]
     out += ["", "## Helpers", ""]
     if plan.helpers:
         out += ["| helper | kind | cell | new keyword-only parameters |", "| --- | --- | --- | --- |"]

@@ -20,11 +20,21 @@ them into query steps, which needs the notebook's data flow.
 from __future__ import annotations
 
 import ast
-import importlib
+import os
 import re
 import shlex
+import sys
+import tokenize
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.machinery import (
+    EXTENSION_SUFFIXES,
+    BuiltinImporter,
+    FrozenImporter,
+    ModuleSpec,
+    PathFinder,
+)
+from pathlib import Path
 
 from ..analysis.cells import parse
 from ..notebook.magics import to_python
@@ -89,6 +99,7 @@ class Log:
     notes: list[Note] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     requirements: list[str] = field(default_factory=list)
+    folder: Path | None = None  # the notebook's folder: its modules are found first, as Jupyter finds them
 
     def note(self, index: int, line: int | None, action: str, why: str, text: str | None = None) -> None:
         if text is None:
@@ -260,7 +271,7 @@ def installs_to_dependencies(sources: list[str], log: Log) -> list[str]:
 def explicit_star_imports(sources: list[str], log: Log) -> list[str]:
     """``from m import *`` becomes an import of the names the notebook takes from ``m``.
 
-    The module is imported here to learn what it exports (``__all__`` or its public names).
+    What ``m`` exports is read from its source (``star_exports``); nothing is imported or run.
 
     Before::
 
@@ -293,11 +304,16 @@ def explicit_star_imports(sources: list[str], log: Log) -> list[str]:
                 continue
             module = "." * node.level + (node.module or "")
             try:
-                exported = _exports(module)
-            except Exception as exc:  # noqa: BLE001 - any import failure means "cannot expand"
-                log.refuse(index, node.lineno, f"`from {module} import *` cannot be expanded: importing "
-                           f"{module} failed ({type(exc).__name__}: {exc})",
-                           f"install {module.split('.')[0]} here, or import the names you use explicitly")
+                exported = star_exports(module, log.folder)
+            except StarImportUnknown as exc:
+                if exc.missing:
+                    log.refuse(index, node.lineno, f"`from {module} import *` cannot be expanded: importing "
+                               f"{module} would fail: {exc.why}",
+                               f"install {module.split('.')[0]} here, or import the names you use explicitly")
+                else:
+                    log.refuse(index, node.lineno, f"cannot expand `from {module} import *` without running "
+                               f"{module}: {exc.why}", f"import the names you use explicitly "
+                               f"(`from {module} import name, other`), then convert again")
                 continue
             names = sorted((free & exported) - claimed)
             claimed.update(names)
@@ -476,9 +492,272 @@ def _requirement_specs(args: str) -> list[str]:
     return specs
 
 
-def _exports(module: str) -> set[str]:
-    mod = importlib.import_module(module)
-    names = getattr(mod, "__all__", None)
+
+
+# -- star imports, from source -------------------------------------------------------------
+
+#: How many ``from x import *`` a star import may go through (``pkg`` → ``pkg.core`` → …).
+MAX_STAR_DEPTH = 8
+#: Calls that give a module's namespace as a dict.
+_NAMESPACE_CALLS = frozenset({"globals", "locals", "vars"})
+#: What reading a namespace dict may call: anything else may bind names.
+_NAMESPACE_READS = frozenset({"get", "keys", "values", "items", "copy", "__contains__", "__getitem__"})
+
+
+class StarImportUnknown(Exception):
+    """What ``from m import *`` binds cannot be known without running code (``why``), or
+    ``m`` is not found at all (``missing``)."""
+
+    def __init__(self, why: str, *, missing: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.missing = missing
+
+
+def star_exports(module: str, folder: Path | None) -> set[str]:
+    """The names ``from module import *`` binds, read from source: nothing is imported or run.
+
+    The module's file is found the way the notebook's kernel finds it (the notebook's folder
+    first, then ``sys.path``, never the folder convert runs from) with
+    ``PathFinder.find_spec`` on an explicit path list, one package level at a time, so no
+    parent package is imported. The file is parsed: ``__all__`` when it is a literal (also
+    grown by literal ``+=``/``extend``/``append``), else the public top-level names (defs,
+    classes, assignments, imports), following ``from .x import *`` inside it.
+
+    A standard-library module this process has already loaded from that file (``math``,
+    ``os``, ``os.path``) is read from ``sys.modules``, which runs nothing.
+
+    Raises:
+        StarImportUnknown: an extension module, a computed ``__all__``, names bound at run
+            time (``globals()``, ``exec``), unreadable source, or no such module.
+    """
+    if module.startswith("."):
+        raise StarImportUnknown("a relative import, and a notebook is not part of a package")
+    return _star_names(module, _search_path(folder), 0, set())
+
+
+def _search_path(folder: Path | None) -> list[str]:
+    here = os.getcwd()
+    entries = [str(folder)] if folder is not None else []
+    for entry in sys.path:
+        # NB: "" and the current folder are where convert was started, not the notebook's.
+        if entry and os.path.abspath(entry) != here and entry not in entries:
+            entries.append(entry)
+    return entries
+
+
+def _find_spec(module: str, path: list[str]) -> ModuleSpec | None:
+    """The spec of ``module``, found level by level in folders; no package is imported."""
+    parts = module.split(".")
+    spec = PathFinder.find_spec(parts[0], path)
+    if spec is None:
+        # NB: installed import hooks (editable installs) map names to folders; asking them
+        #     for a top-level name imports nothing.
+        for finder in sys.meta_path:
+            if finder in (BuiltinImporter, FrozenImporter, PathFinder) or not hasattr(finder, "find_spec"):
+                continue
+            try:
+                spec = finder.find_spec(parts[0], None)
+            except Exception:  # noqa: BLE001 - a hook that fails to answer finds nothing
+                spec = None
+            if spec is not None:
+                break
+    for depth in range(1, len(parts)):
+        locations = spec.submodule_search_locations if spec is not None else None
+        if not locations:
+            return None
+        spec = PathFinder.find_spec(".".join(parts[: depth + 1]), list(locations))
+    return spec
+
+
+def _loaded_module(module: str, origin: str | None) -> set[str] | None:
+    """The names of a standard-library module this process has already loaded from ``origin``
+    (``None``: built in, or set by its package, like ``os.path``); reading them runs nothing."""
+    if module.split(".")[0] not in sys.stdlib_module_names:
+        return None
+    loaded = sys.modules.get(module)
+    if loaded is None or (origin is not None and getattr(loaded, "__file__", None) != origin):
+        return None
+    names = getattr(loaded, "__all__", None)
     if names is None:
-        names = [name for name in vars(mod) if not name.startswith("_")]
-    return set(names)
+        names = [name for name in vars(loaded) if not name.startswith("_")]
+    return {str(name) for name in names}
+
+
+def _star_names(module: str, path: list[str], depth: int, active: set[str]) -> set[str]:
+    if depth > MAX_STAR_DEPTH:
+        raise StarImportUnknown(f"star imports go more than {MAX_STAR_DEPTH} modules deep (at {module})")
+    if module in active:
+        return set()  # NB: a cycle: the module is still being initialised, its names are not bound yet
+    spec = _find_spec(module, path)
+    if spec is None:
+        found = _loaded_module(module, None)
+        if found is not None:
+            return found
+        if module in sys.builtin_module_names:
+            raise StarImportUnknown(f"{module} is built into the interpreter; its names are only known by loading it")
+        parent = module.rpartition(".")[0]
+        parent_spec = _find_spec(parent, path) if parent else None
+        if parent_spec is not None and not parent_spec.submodule_search_locations:
+            raise StarImportUnknown(f"{module} is no file of its own: {parent} makes it when it runs")
+        raise StarImportUnknown(f"no module named {module!r} beside the notebook or installed here", missing=True)
+    origin = spec.origin
+    if origin is None or origin == "namespace":
+        return set()  # NB: a namespace package binds nothing of its own
+    found = _loaded_module(module, origin)
+    if found is not None:
+        return found
+    if origin.endswith(tuple(EXTENSION_SUFFIXES)):
+        raise StarImportUnknown(f"{module} is an extension module (compiled code); its names are only known by "
+                                "loading it")
+    if not origin.endswith(".py") or not os.path.isfile(origin):
+        raise StarImportUnknown(f"the source of {module} is not a Python file ({os.path.basename(origin)})")
+    try:
+        with tokenize.open(origin) as handle:
+            text = handle.read()
+        tree = ast.parse(text, filename=origin)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError) as exc:
+        raise StarImportUnknown(f"the source of {module} cannot be read ({type(exc).__name__}: {exc})") from None
+    is_package = os.path.basename(origin) == "__init__.py"
+    return _module_names(tree, module, is_package, path, depth, active | {module})
+
+
+def _module_names(tree: ast.Module, module: str, is_package: bool, path: list[str], depth: int,
+                  active: set[str]) -> set[str]:
+    """What a star import of a module with this source binds (see ``star_exports``)."""
+    bound: dict[str, None] = {}
+    exported: list[str] | None = None
+    computed: str | None = None
+    dynamic: str | None = None
+    package = module if is_package else module.rpartition(".")[0]
+
+    def literal_names(node: ast.expr | None) -> list[str] | None:
+        if isinstance(node, (ast.List, ast.Tuple)) and all(
+                isinstance(item, ast.Constant) and isinstance(item.value, str) for item in node.elts):
+            return [str(item.value) for item in node.elts if isinstance(item, ast.Constant)]
+        return None
+
+    def targets(node: ast.expr) -> list[str]:
+        return [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+
+    def visit(body: list[ast.stmt]) -> None:
+        nonlocal exported, computed
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound[node.name] = None
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id == "__all__":
+                        exported = literal_names(node.value)
+                        computed = None if exported is not None else f"the `__all__` of {module} is computed"
+                    for name in targets(target):
+                        bound[name] = None
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                if node.value is None:
+                    continue  # NB: `x: int` alone binds nothing
+                if isinstance(node.target, ast.Name) and node.target.id == "__all__":
+                    extra = literal_names(node.value)
+                    if isinstance(node, ast.AnnAssign):
+                        exported = extra
+                        computed = None if extra is not None else f"the `__all__` of {module} is computed"
+                    elif extra is not None and exported is not None and isinstance(node.op, ast.Add):
+                        exported = exported + extra
+                    else:
+                        computed = f"the `__all__` of {module} is computed"
+                bound.update(dict.fromkeys(targets(node.target)))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    bound[alias.asname or alias.name.split(".")[0]] = None
+            elif isinstance(node, ast.ImportFrom):
+                source = node.module or ""
+                if node.level:
+                    base = package.split(".") if package else []
+                    if node.level - 1 > len(base) or not base:
+                        raise StarImportUnknown(f"{module} imports beyond its package (`from {'.' * node.level}"
+                                                f"{source} import ...`)")
+                    base = base[: len(base) - (node.level - 1)]
+                    source = ".".join([*base, *([source] if source else [])])
+                    if is_package and node.level == 1 and node.module:
+                        bound[node.module.split(".")[0]] = None  # NB: importing pkg.sub binds `sub` in pkg
+                for alias in node.names:
+                    if alias.name == "*":
+                        try:
+                            bound.update(dict.fromkeys(_star_names(source, path, depth + 1, active)))
+                        except StarImportUnknown as exc:
+                            if not exc.missing:
+                                raise
+                            # NB: `elif 'nt' in _names: from nt import *` in os: a branch that cannot run here
+                    else:
+                        bound[alias.asname or alias.name] = None
+            elif isinstance(node, ast.Delete):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        bound.pop(target.id, None)
+            elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                    and isinstance(node.value.func, ast.Attribute) and isinstance(node.value.func.value, ast.Name) \
+                    and node.value.func.value.id == "__all__":
+                call, method = node.value, node.value.func.attr
+                argument = call.args[0] if len(call.args) == 1 and not call.keywords else None
+                extra = literal_names(argument) if method == "extend" else (
+                    [argument.value] if method == "append" and isinstance(argument, ast.Constant)
+                    and isinstance(argument.value, str) else None)
+                if extra is None or exported is None:
+                    computed = f"the `__all__` of {module} is computed"
+                else:
+                    exported = exported + extra
+            if isinstance(node, (ast.For, ast.AsyncFor)):
+                bound.update(dict.fromkeys(targets(node.target)))
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        bound.update(dict.fromkeys(targets(item.optional_vars)))
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.NamedExpr):
+                        bound[sub.target.id] = None
+                    elif isinstance(sub, (ast.MatchAs, ast.MatchStar)) and sub.name:
+                        bound[sub.name] = None
+            for name in ("body", "orelse", "finalbody"):
+                inner = getattr(node, name, None)
+                if isinstance(inner, list) and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                         ast.ClassDef)):
+                    visit([item for item in inner if isinstance(item, ast.stmt)])
+            for handler in getattr(node, "handlers", ()):
+                visit(handler.body)
+            for case in getattr(node, "cases", ()):
+                visit(case.body)
+
+    visit(tree.body)
+    for sub in ast.walk(tree):
+        if isinstance(sub, ast.Global):
+            bound.update(dict.fromkeys(sub.names))  # NB: bound when the function runs; a name may exist
+        elif dynamic is None and (line := _binds_at_run_time(sub)):
+            dynamic = f"{module} defines names at run time (line {line})"
+    if exported is not None and computed is None:
+        return set(exported)
+    if computed is not None:
+        raise StarImportUnknown(computed)
+    if dynamic is not None:
+        raise StarImportUnknown(dynamic)
+    return {name for name in bound if not name.startswith("_")}
+
+
+def _binds_at_run_time(node: ast.AST) -> int | None:
+    """The line of ``node`` when it may bind module names no reading of the source can see:
+    ``exec(...)``, ``globals()[name] = ...``, ``globals().update(...)``,
+    ``setattr(sys.modules[__name__], ...)``."""
+    def namespace(expr: ast.expr) -> bool:
+        return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in _NAMESPACE_CALLS \
+            and not expr.args
+
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id == "exec":
+            return node.lineno
+        if node.func.id == "setattr" and node.args and "modules" in ast.unparse(node.args[0]):
+            return node.lineno
+    if isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load) and namespace(node.value):
+        return node.lineno
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and namespace(node.func.value) \
+            and node.func.attr not in _NAMESPACE_READS:
+        return node.lineno
+    return None

@@ -63,6 +63,21 @@ class Verification:
     recorded: list[str] = field(default_factory=list)
     recorded_calls: list[str] = field(default_factory=list)
 
+    def as_json(self) -> dict[str, Any]:
+        """What ``distill verify --json`` prints: every compared output, and the exit code."""
+        return {
+            "exit_code": self.exit_code,
+            "outputs": [
+                {"name": r.name, "step": r.step, "notebook": r.notebook, "pipeline": r.pipeline,
+                 "status": r.status, "how": r.how, "detail": r.detail}
+                for r in self.rows
+            ],
+            "notebook_seconds": round(self.notebook_seconds, 3),
+            "pipeline_seconds": round(self.pipeline_seconds, 3),
+            "recorded": self.recorded,
+            "recorded_calls": self.recorded_calls,
+        }
+
     @property
     def exit_code(self) -> int:
         """0: all equal; 1: a value differs or is missing; 3: equal except values that cannot be compared.
@@ -78,9 +93,16 @@ class Verification:
 
 
 class VerifyError(DistillError):
-    """The notebook or the pipeline could not be run to the end."""
+    """The pipeline could not be run to the end (a failed run: exit 1)."""
 
     exit_code = 1
+
+
+class NotebookRunError(VerifyError):
+    """The notebook itself fails in a fresh kernel: there is nothing to compare against, and
+    the input is what must change (exit 2)."""
+
+    exit_code = 2
 
 
 def plan_for(notebook: Path) -> ConversionPlan:
@@ -166,10 +188,54 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
                     detail = f"not comparable: {taint[step.name][name]}"
                 result.rows.append(Row(version, step.name, describe(expected), describe(actual), status,
                                        comparison.how, detail))
+        if any(row.status == "different" for row in result.rows):
+            result.rows = _second_run(source, plan, Path(tmp) / "again", timeout, log, package, result.rows,
+                                      notebook_values, rtol=rtol, atol=atol, probes=probes)
         if record:
+            from .project import record_in_manifest
+
             result.recorded = _record_values(root, plan, result.rows, notebook_values, probes)
             result.recorded_calls = _record_calls(root, capture, plan, package)
+            record_in_manifest(root, ("tests/expected", "tests/recorded"))
     return result
+
+
+def _second_run(source: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any, package: str,
+                rows: list[Row], first: dict[str, Any], *, rtol: float, atol: float, probes: list[Any]) -> list[Row]:
+    """Run the notebook once more: a value that also differs between two runs of the notebook is
+    nondeterministic (not comparable, with the cell computing it), whatever the cause — unseeded
+    randomness, the clock, a library's own state; the rest are real differences."""
+    from ..testing import compare
+
+    if log:
+        log("a value differs: running the notebook a second time to tell nondeterminism from a real difference")
+    folder.mkdir()
+    _run_notebook(source, plan, folder, timeout, log)
+    cells = _output_cells(plan)
+    out = []
+    for row in rows:
+        if row.status == "different" and row.how != "figure":
+            again = _load_capture(folder, row.name, package)
+            expected = first.get(row.name, _MISSING)
+            comparable = again is not _MISSING and expected is not _MISSING and not isinstance(again, _Unpicklable)
+            if comparable and not compare(expected, again, rtol=rtol, atol=atol, probes=probes).equal:
+                where = f" (computed in cell {cells[row.name]})" if row.name in cells else ""
+                row = Row(row.name, row.step, row.notebook, row.pipeline, "incomparable", row.how,
+                          f"not comparable: it differs between two runs of the notebook itself{where}: "
+                          "nondeterministic")
+        out.append(row)
+    return out
+
+
+def _output_cells(plan: ConversionPlan) -> dict[str, int]:
+    """Each output's cell: where the statement binding it last runs in its step."""
+    cells: dict[str, int] = {}
+    for step in plan.steps:
+        for name, version in _outputs(step):
+            binding = [stmt for stmt in step.statements if name in stmt.writes] or step.statements
+            if binding:
+                cells[version] = max(binding, key=lambda stmt: stmt.position).cell
+    return cells
 
 
 class _Unpicklable:
@@ -331,14 +397,14 @@ def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: f
     except nbclient.exceptions.CellExecutionError as exc:
         failed = _failed_index(node)
         cell = origin.get(failed, 0) if failed is not None else 0
-        raise VerifyError(f"{notebook.name}: cell {cell} failed in a fresh kernel: {exc.ename}: "
-                          f"{str(exc.evalue)[:300]}",
-                          hint="the notebook must run top to bottom; `distill lint --execute` shows why") from exc
+        raise NotebookRunError(f"{notebook.name}: cell {cell} failed in a fresh kernel: {exc.ename}: "
+                               f"{str(exc.evalue)[:300]}",
+                               hint="the notebook must run top to bottom; `distill lint --execute` shows why") from exc
     except nbclient.exceptions.CellTimeoutError as exc:
-        raise VerifyError(f"{notebook.name}: a cell ran longer than {timeout:g}s",
-                          hint="pass --timeout with more seconds") from exc
+        raise NotebookRunError(f"{notebook.name}: a cell ran longer than {timeout:g}s",
+                               hint="pass --timeout with more seconds") from exc
     except Exception as exc:  # kernel start failures and deaths, reported as such
-        raise VerifyError(f"{notebook.name}: the notebook could not be run: {type(exc).__name__}: {exc}") from exc
+        raise NotebookRunError(f"{notebook.name}: the notebook could not be run: {type(exc).__name__}: {exc}") from exc
     drawn = set()
     for index, cell in enumerate(node.cells):
         for output in cell.get("outputs", []):

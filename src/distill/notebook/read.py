@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -112,6 +113,11 @@ def _decode(path: Path, raw: bytes) -> str:
 def _parse_json(path: Path, text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise NotebookError(
+            path, "is JSON nested too deeply to read (arrays or objects about 1,000 levels deep)",
+            hint="a notebook is a few levels deep: the file is damaged or not a notebook",
+        ) from None
     except json.JSONDecodeError as exc:
         problem, line, column = _json_problem(exc, text)
         lines = text.splitlines()
@@ -171,7 +177,10 @@ def _version(path: Path, data: dict[str, Any]) -> tuple[int, int]:
             path, f"has nbformat {major!r}; known versions are 1 to 4",
             hint="upgrade distill, or convert the notebook with `jupyter nbconvert --to notebook`",
         )
-    return major, minor if isinstance(minor, int) else 0
+    if not isinstance(minor, int) or isinstance(minor, bool):
+        raise NotebookError(path, f"fails the nbformat schema: {_wrong('nbformat_minor', minor, 'integer')}",
+                            hint="write a whole number, e.g. \"nbformat_minor\": 5")
+    return major, minor
 
 
 def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
@@ -182,6 +191,10 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
     # NB: nbformat's functions carry no annotations; these say what they take and give.
     from_dict = cast("Callable[[dict[str, Any]], Any]", nbformat.from_dict)
     convert = cast("Callable[[Any, int], Any]", nbformat.convert)
+    shape = _v4_shape(data) if major == 4 else None
+    if shape is not None:
+        raise NotebookError(path, f"fails the nbformat schema: {shape}",
+                            hint="open it in Jupyter and save it again, or fix the key named above")
     try:
         # NB: each version's reader first turns list-of-lines sources into strings
         #     {"source": ["a\n", "b"]} -> {"source": "a\nb"}
@@ -190,31 +203,117 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
             # NB: v1-v3 are upgraded with nbformat's converters (worksheets flattened, heading
             # cells turned into markdown) before validation against the v4 schema.
             node = convert(node, 4)
-    except Exception as exc:  # nbformat's converters raise bare KeyError/TypeError on bad input
-        cause = f"a required key '{exc.args[0] if exc.args else exc}' is missing" if isinstance(exc, (KeyError, AttributeError)) else f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - nbformat's readers and converters raise bare KeyError/TypeError/... on bad input
+        cause = f"a required key {exc.args[0]!r} is missing" if isinstance(exc, KeyError) and exc.args else _cause(exc)
+        doing = "cannot be upgraded to version 4" if major != 4 else "cannot be read"
         raise NotebookError(
-            path, f"is an nbformat {major} notebook that cannot be upgraded to version 4: {cause}",
+            path, f"is an nbformat {major} notebook that {doing}: {cause}",
             hint="open it in Jupyter and save it again",
-        ) from exc
+        ) from None
     # NB: a 4.5 notebook without cell ids is what Jupyter repairs on open; nbformat warns
     # about it on every read, which is noise here since normalize() below does the repair.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingIDFieldWarning)
         # NB: each minor version is checked against its own schema (4.4's demands nbformat_minor >= 4)
         schema_minor = node.get("nbformat_minor", minor)
+        if not isinstance(schema_minor, int) or isinstance(schema_minor, bool):
+            schema_minor = minor  # NB: nbformat asserts on a minor version that is not a number
         try:
-            nbformat.validate(node, version=4, version_minor=schema_minor)
-            return node
-        except ValidationError:
-            # NB: normalize repairs what Jupyter itself repairs on open (missing cell ids, a
-            # missing execution_count); it deep-copies, so it runs only for invalid notebooks.
-            _, node = nbformat.validator.normalize(node, version=4, version_minor=schema_minor)
-        try:
+            try:
+                nbformat.validate(node, version=4, version_minor=schema_minor)
+                return node
+            except ValidationError:
+                # NB: normalize repairs what Jupyter itself repairs on open (missing cell ids, a
+                # missing execution_count); it deep-copies, so it runs only for invalid notebooks.
+                _, node = nbformat.validator.normalize(node, version=4, version_minor=schema_minor)
             nbformat.validate(node, version=4, version_minor=schema_minor)
         except ValidationError as exc:
             raise NotebookError(path, f"fails the nbformat schema: {_schema_message(exc)}",
                                 hint="open it in Jupyter and save it again, or fix the key named above") from None
+        except Exception as exc:  # noqa: BLE001 - nbformat's validator raises TypeError/AssertionError/... on odd values
+            raise NotebookError(path, f"fails the nbformat schema: {_cause(exc)}",
+                                hint="open it in Jupyter and save it again") from None
     return node
+
+
+def _cause(exc: BaseException) -> str:
+    """What nbformat's own code tripped over, in one line."""
+    if isinstance(exc, RecursionError):
+        return "values nested too deeply"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"a value of the wrong type ({text})" if text else f"a value of the wrong type ({type(exc).__name__})"
+
+
+def _v4_shape(data: dict[str, Any]) -> str | None:
+    """The first key of a v4 notebook whose type nbformat's reader would trip over, as the schema says it.
+
+    NB: nbformat's reader and validator assume the basic types before the schema is checked:
+        {"cell_type": 5}        -> TypeError in the validator's error message
+        {"source": [1, 2]}      -> TypeError joining the lines
+    so these are checked here first, and named by their JSON path.
+    """
+    for key, kind, name in (("metadata", dict, "object"), ("cells", list, "array")):
+        if key in data and not isinstance(data[key], kind):
+            return _wrong(key, data[key], name)
+    for i, cell in enumerate(data.get("cells", ())):
+        if not isinstance(cell, dict):
+            return _wrong(f"cells[{i}]", cell, "object")
+        problem = _wrong_key(f"cells[{i}]", cell, _CELL_KEYS)
+        if problem is not None:
+            return problem
+        outputs = cell.get("outputs", ()) if cell.get("cell_type") == "code" else ()
+        for j, output in enumerate(outputs):
+            if not isinstance(output, dict):
+                return _wrong(f"cells[{i}].outputs[{j}]", output, "object")
+            problem = _wrong_key(f"cells[{i}].outputs[{j}]", output, _OUTPUT_KEYS)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+def _is_lines(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _is_attachments(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(bundle, dict) for bundle in value.values())
+
+
+_Check = tuple[str, Callable[[Any], bool], str]
+_CELL_KEYS: tuple[_Check, ...] = (
+    ("cell_type", _is_str, "string"), ("source", _is_lines, "string"), ("metadata", _is_object, "object"),
+    ("attachments", _is_attachments, "object"), ("outputs", _is_array, "array"),
+)
+_OUTPUT_KEYS: tuple[_Check, ...] = (
+    ("output_type", _is_str, "string"), ("data", _is_object, "object"), ("metadata", _is_object, "object"),
+    ("text", _is_lines, "string"),
+)
+
+
+def _wrong_key(where: str, node: dict[str, Any], checks: tuple[_Check, ...]) -> str | None:
+    for key, check, expected in checks:
+        if key in node and not check(node[key]):
+            return _wrong(f"{where}.{key}", node[key], expected)
+    return None
+
+
+def _wrong(where: str, value: Any, expected: str) -> str:
+    shown = reprlib.repr(value)  # NB: bounded in depth and length, whatever the value holds
+    return f"at {where}: {shown if len(shown) <= 60 else shown[:57] + '...'} is not of type {expected!r}"
 
 
 def _schema_message(exc: Any) -> str:
@@ -279,15 +378,22 @@ def _output(raw: Any) -> Output:
 
 
 def _size(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list):
-        return sum(_size(item) for item in value)
-    if isinstance(value, dict):
-        return sum(_size(item) for item in value.values())
-    return len(str(value))
+    """Characters of text in ``value``, however deeply its lists and objects nest (a loop, not recursion)."""
+    total = 0
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if item is None:
+            continue
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        else:
+            total += len(str(item))
+    return total
 
 
 _SOURCE_KEY = re.compile(r'"source"\s*:\s*(\[\s*\]|\[[ \t]*\n|\[|")')

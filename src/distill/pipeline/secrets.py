@@ -37,6 +37,11 @@ MASK = "***"
 SECRET_NAME = re.compile(r"(?i)(secret|token|passw(or)?d|api_?key|credential|private_?key)")
 _ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 _KEYED = re.compile(r"secret:[0-9a-f]{32}")
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_SECRET_WORDS = frozenset({
+    "secret", "token", "password", "passwd", "pwd", "credential", "credentials", "apikey", "privatekey",
+})
+_SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("pass", "word")})
 
 
 class SecretMarker:
@@ -98,7 +103,17 @@ def name_is_secret(name: str) -> bool:
         >>> name_is_secret("api_token"), name_is_secret("DB_PASSWORD"), name_is_secret("window")
         (True, True, False)
     """
-    return SECRET_NAME.search(name) is not None
+    if SECRET_NAME.search(name) is None:
+        return False
+    # The pattern, as a word of the name: `api_token`, `clientSecret`, `DB_PASSWORD`, `apikey`,
+    # never a longer word that contains it (`max_tokens`, `tokenizer_name`, `n_tokens`).
+    words = [w.lower() for w in _WORDS.findall(name)]
+    if any(word in _SECRET_WORDS for word in words):
+        return True
+    if any(pair in _SECRET_PAIRS for pair in zip(words, words[1:], strict=False)):
+        return True
+    joined = "".join(words)
+    return any(joined.endswith(word) for word in _SECRET_WORDS if len(word) >= 5)
 
 
 def env_reference(value: Any) -> str | None:
