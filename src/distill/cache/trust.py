@@ -45,11 +45,8 @@ def store_key() -> bytes:
     """
     text = os.environ.get(ENV_KEY)
     if text is not None:
-        try:
-            key = bytes.fromhex(text.strip())
-        except ValueError:
-            key = b""
-        if len(key) < MIN_KEY_BYTES:
+        key = _parse(text)
+        if key is None:
             raise StoreAccessError(
                 f"{ENV_KEY} must be at least {MIN_KEY_BYTES} bytes written as hex "
                 f"({2 * MIN_KEY_BYTES} hex digits); found {len(text.strip())} characters",
@@ -71,16 +68,22 @@ def _read_key(path: Path) -> bytes | None:
             f"cannot read the store key {path}: {exc}",
             hint=f"fix its permissions, or set {ENV_KEY} to the key as hex",
         ) from exc
-    try:
-        key = bytes.fromhex(text.strip())
-    except ValueError:
-        key = b""
-    if len(key) < MIN_KEY_BYTES:
+    key = _parse(text)
+    if key is None:
         raise StoreAccessError(
             f"the store key {path} is not {MIN_KEY_BYTES} or more bytes of hex",
             hint=f"remove it (a new one is made; every cached result then re-runs once) or set {ENV_KEY}",
         )
     return key
+
+
+def _parse(text: str) -> bytes | None:
+    """The key written as hex, or None when it is not hex of at least ``MIN_KEY_BYTES`` bytes."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        return None
+    return key if len(key) >= MIN_KEY_BYTES else None
 
 
 def _create_key(path: Path) -> bytes:
