@@ -141,7 +141,7 @@ def test_star_imports_are_expanded_from_source(tmp_path: Path) -> None:
     write_notebook(notebook, ("from shapes import *", "total = area(SIDES) + pi + Box.size + corner"))
     result = convert(notebook, tmp_path / "out")
     pipeline = (tmp_path / "out" / "src" / result.package / "pipeline.py").read_text()
-    assert "from shapes import Box, SIDES, area, corner, pi" in pipeline
+    assert f"from {result.package}.shapes import Box, SIDES, area, corner, pi" in pipeline
     assert "import *" not in pipeline
     done = _distill("module", ["run"], tmp_path / "out")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -232,7 +232,7 @@ def test_star_import_cycle_and_depth(tmp_path: Path) -> None:
     notebook = tmp_path / "nb.ipynb"
     write_notebook(notebook, ("from loop_a import *", "y = fa() + fb()"))
     result = convert(notebook, tmp_path / "out")
-    assert "from loop_a import fa, fb" in (tmp_path / "out" / "src" / result.package / "pipeline.py").read_text()
+    assert f"from {result.package}.loop_a import fa, fb" in (tmp_path / "out" / "src" / result.package / "pipeline.py").read_text()
     for n in range(12):
         (tmp_path / f"chain{n}.py").write_text(f"from chain{n + 1} import *\n" if n < 11 else "end = 1\n")
     assert star_exports("chain4", tmp_path) == {"end"}
@@ -273,7 +273,7 @@ def test_name_beside_local_module_gets_a_suffix(tmp_path: Path) -> None:
     write_notebook(notebook, ("from helpers import one", "y = one()"))
     result = convert(notebook, tmp_path / "out")
     assert result.package == "helpers_pipeline"
-    assert (tmp_path / "out" / "src" / "helpers.py").is_file()
+    assert (tmp_path / "out" / "src" / "helpers_pipeline" / "helpers.py").is_file()
 
 
 # -- 3. params.yaml round-trips -------------------------------------------------------------------
@@ -512,3 +512,10 @@ def test_force_with_an_empty_folder_or_none(tmp_path: Path) -> None:
     assert convert(_notebook(tmp_path), output).moved_aside is None
     assert convert(_notebook(tmp_path), output, force=True).moved_aside is None
     assert _old_folders(tmp_path) == []
+
+
+def test_a_name_changed_only_by_a_helper_converts(tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, ("items = []", "def add(v):\n    items.append(v)", "## Use", "add(1)\ntotal = 2"))
+    result = convert(notebook, tmp_path / "out")
+    assert result.steps

@@ -13,15 +13,31 @@ Two parts:
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
 
+from distill.analysis import source as source_module
 from distill.analysis.cells import analyze_cell, parse
 from distill.cli.main import cli
 from distill.notebook.read import NotebookError, read_notebook
+from fuzz_notebooks import (
+    CORPUS,
+    TARGETS,
+    TIME_LIMIT,
+    corpus_files,
+    corpus_paths,
+    notebook_files,
+    run,
+    warm_up,
+)
 
 
 def notebook(*sources: str, **top: object) -> dict[str, object]:
@@ -121,6 +137,10 @@ MALFORMED = {
                                                        "outputs": [1, "a", None], "source": "x"}]},
     "deep-json": '{"nbformat": 4, "nbformat_minor": 5, "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}",
     "v3-worksheets-text": {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": "cells"},
+    "cell-id-list": notebook("x = 1") | {"cells": [{"cell_type": "code", "id": [], "execution_count": None,
+                                                    "metadata": {}, "outputs": [], "source": "x"}]},
+    # NB: valid JSON, not Unicode: printing the language crashed `lint` (text and SARIF)
+    "lone-surrogate": notebook("x = 1", metadata={"kernelspec": {"name": "k", "language": "\ud800"}}),
 }
 
 
@@ -154,3 +174,89 @@ def test_sql_cell_with_only_a_connection_is_refused_cleanly(tmp_path: Path) -> N
     exit_code, _, err = invoke("convert", str(path), "-o", str(tmp_path / "out"))
     assert exit_code == 2 and errors(err) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+# -- the seeded fuzz ------------------------------------------------------------------------
+
+EXAMPLES = int(os.environ.get("DISTILL_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(
+    max_examples=EXAMPLES, derandomize=True, database=None, deadline=timedelta(seconds=TIME_LIMIT),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+
+
+warm_up()
+
+
+def _check(target: str, data: bytes) -> None:
+    outcome = run(target, data)
+    assert outcome.problem is None, f"{target}: {outcome.kind}: {outcome.problem}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fuzz_generated_notebooks(target: str) -> None:
+    @FUZZ
+    @given(notebook_files(target))
+    def check(data: bytes) -> None:
+        _check(target, data)
+
+    check()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fuzz_corpus_notebooks(target: str) -> None:
+    if not corpus_paths():
+        pytest.skip(f"no notebook corpus at {CORPUS}: the seeds from real notebooks are not fuzzed")
+
+    @settings(FUZZ, max_examples=max(1, EXAMPLES // 4))
+    @given(corpus_files())
+    def check(data: bytes) -> None:
+        _check(target, data)
+
+    check()
+
+
+# -- analysis of modules and the lint engine --------------------------------------------------
+
+def test_dump_without_recursion_is_ast_dump() -> None:
+    """Definition hashes come from ``_dump`` when ``ast.dump`` runs out of stack: the same text."""
+    sources = [Path(module.__file__).read_text() for module in (ast, json, os)]
+    sources += list(DEEP_VALID.values())
+    for source in sources:
+        tree = ast.parse(source)
+        for node in [tree, *tree.body]:
+            try:
+                expected = ast.dump(node, annotate_fields=False, include_attributes=False)
+            except RecursionError:
+                continue  # NB: what `_dump` is for
+            assert source_module._dump(node) == expected
+
+
+def test_deep_pipeline_module_is_analysed() -> None:
+    steps = "from distill import step\n\n@step\ndef s(a: int = 1) -> int:\n    x = 0\n"
+    ladder = "".join(f"    {'if' if i == 0 else 'elif'} a == {i}:\n        x = {i}\n" for i in range(1500))
+    info = source_module.analyze_module(steps + ladder + "    return x\n", "m", "m.py")
+    assert [s.name for s in info.steps] == ["s"] and not info.problems
+    info = source_module.analyze_module("x = " + "+".join(["1"] * 20_000) + "\n", "m", "m.py")
+    assert [p.code for p in info.problems] == ["syntax"] and "nested too deeply" in info.problems[0].message
+
+
+def test_lint_reports_a_notebook_it_cannot_analyse_and_goes_on(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from distill.lint import engine
+
+    real = engine.analyze_notebook
+
+    def analyze(nb: Any) -> Any:
+        if nb.path.name == "bad.ipynb":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(nb)
+
+    monkeypatch.setattr(engine, "analyze_notebook", analyze)
+    write(tmp_path, notebook("x = 1"), "bad.ipynb")
+    write(tmp_path, notebook("import random\nrandom.random()"), "good.ipynb")
+    exit_code, out, _ = invoke("lint", "--format", "json", str(tmp_path))
+    files = {Path(f["path"]).name: f for f in json.loads(out)["files"]}
+    assert exit_code == 2
+    assert files["bad.ipynb"]["status"] == "unreadable" and "too deeply nested" in files["bad.ipynb"]["error"]
+    assert files["good.ipynb"]["status"] == "analysed"

@@ -212,6 +212,7 @@ def _locals(node: ast.AST) -> tuple[frozenset[str], dict[str, ast.expr | None]]:
             params.update(n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name))
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         return frozenset(params), assigned
+    params.update(_over_listings(node))
     args = node.args
     params.update(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
     params.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
@@ -229,6 +230,22 @@ def _locals(node: ast.AST) -> tuple[frozenset[str], dict[str, ast.expr | None]]:
                 simple = isinstance(target, ast.Name) and value is not None
                 assigned[name] = value if simple and name not in assigned else None
     return frozenset(params), assigned
+
+
+def _over_listings(node: ast.AST) -> set[str]:
+    """Loop variables over a local name assigned once to a listing of files, which is a read
+    already: ``paths = sorted(glob.glob("in/*.csv")); [pd.read_csv(p) for p in paths]``."""
+    listings: dict[str, bool] = {}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
+            name = sub.targets[0].id
+            listings[name] = name not in listings and _lists_files(sub.value)
+    names: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(sub.iter, ast.Name) \
+                and listings.get(sub.iter.id):
+            names.update(n.id for n in ast.walk(sub.target) if isinstance(n, ast.Name))
+    return names
 
 
 def find_reads(

@@ -58,6 +58,8 @@ def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None
                f"{_count(len(result.helpers), 'helper')}, {_count(len(result.params), 'param')}")
     click.echo(f"  pipeline   {result.output}/src/{result.package}/pipeline.py")
     click.echo(f"  report     {result.output}/CONVERSION.md")
+    for warning in result.warnings:
+        click.echo(f"  warning    {warning}")
     if result.environment:
         click.echo("  secrets    read from the environment: set " + ", ".join(v for v, _ in result.environment)
                    + " before `distill run` (params " + ", ".join(p for _, p in result.environment) + ")")
@@ -107,6 +109,12 @@ def render(result: Verification) -> str:
         lines.append("")
         for row in details:
             lines.append(f"{row.name}: {row.detail}")
+    if result.cells:
+        lines += ["", "cells with output  covered by", "-----------------  ----------"]
+        for c in result.cells:
+            covered = ", ".join(c.covered_by) or "—"
+            why = f" ({c.reason})" if c.reason else "" if c.covered_by else " (NOT COVERED)"
+            lines.append(f"cell {c.cell}".ljust(17) + "  " + covered + why)
     counts = {s: sum(1 for r in result.rows if r.status == s) for s in mark}
     lines.append("")
     lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing, "

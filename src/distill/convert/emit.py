@@ -20,6 +20,7 @@ import ast
 import io
 import json
 import math
+import re
 import sys
 import tokenize
 import warnings
@@ -107,11 +108,13 @@ def _in_fstring(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
 
 
 def helper_call_edits(tree: ast.AST, lines: list[str], helpers: dict[str, Helper], *,
-                      parents: dict[ast.AST, ast.AST] | None = None) -> tuple[list[Edit], bool]:
+                      parents: dict[ast.AST, ast.AST] | None = None,
+                      renames: dict[str, str] | None = None) -> tuple[list[Edit], bool]:
     """Calls of helpers that now take notebook variables as parameters pass them by keyword.
 
     Returns the edits and whether ``functools`` is needed (a helper passed as a value).
-    ``parents``: ``_parents(tree)``, when the caller has it already.
+    ``parents``: ``_parents(tree)``, when the caller has it already. ``renames``: the step's
+    inputs named after another version (``t1=t1_sgd``), so the value passed is the step's own.
     """
     edits: list[Edit] = []
     needs_functools = False
@@ -122,7 +125,7 @@ def helper_call_edits(tree: ast.AST, lines: list[str], helpers: dict[str, Helper
         helper = helpers.get(node.id)
         if helper is None or not helper.needs:
             continue
-        keywords = ", ".join(f"{name}={name}" for name in helper.needs)
+        keywords = ", ".join(f"{name}={(renames or {}).get(name, name)}" for name in helper.needs)
         parent = parents.get(node)
         if isinstance(parent, ast.Call) and parent.func is node:
             end_line, end_col = parent.end_lineno or node.lineno, _char_col(lines, parent.end_lineno or node.lineno,
@@ -202,6 +205,10 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
             needs.add("copy")
         elif name in step.aliases and version != name:
             prologue.append(f"{name} = {version}")
+    for folder in step.folders:
+        # NB: the notebook found this folder beside it; the project may not have it yet
+        prologue.append(f"Path({json.dumps(folder)}).mkdir(parents=True, exist_ok=True)")
+        needs.add("Path")
     body = "\n".join(body_parts)
     epilogue: list[str] = []
     if step.kind == "figure":
@@ -211,7 +218,7 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
         epilogue = [f"return {step.outputs[0][0]}"]
     elif step.outputs:
         epilogue = ["return " + ", ".join(name for name, _ in step.outputs)]
-    else:
+    elif not step.files:
         epilogue = ["return None"]
     signature = [version for _, version in step.inputs]
     # NB: a secret has no default (its value is `${env:NAME}` in params.yaml), so it comes first
@@ -224,6 +231,13 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     decorator = "@step"
     if step.kind != "figure" and len(step.outputs) > 1:
         decorator = "@step(outputs=(" + ", ".join(json.dumps(v) for _, v in step.outputs) + "))"
+    metrics = [v for n, v in step.outputs if n in plan.ir.metrics] if step.kind != "figure" else []
+    if metrics:
+        listed = "metrics=(" + ", ".join(json.dumps(v) for v in metrics) + ("," if len(metrics) == 1 else "") + ")"
+        decorator = f"{decorator[:-1]}, {listed})" if decorator.endswith(")") else f"@step({listed})"
+    if step.files:
+        listed = "writes=[" + ", ".join(json.dumps(path) for path in step.files) + "]"
+        decorator = f"{decorator[:-1]}, {listed})" if decorator.endswith(")") else f"@step({listed})"
     header = f"def {step.name}({', '.join(signature)}):"
     if len(header) > 100:
         header = f"def {step.name}(\n" + "".join(f"{INDENT}{part},\n" for part in signature) + "):"
@@ -232,21 +246,29 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
         parts.append(indent("\n".join(prologue)))
     if body.strip():
         parts.append(indent(body))
-    parts.append(indent("\n".join(epilogue)))
+    if epilogue:
+        parts.append(indent("\n".join(epilogue)))
     return "\n".join(parts), needs
 
 
 def _statement_code(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> tuple[str, bool, set[str]]:
-    code = s.code
+    code = result_code(s)
     if not _may_edit(s, plan, renames):
         return code, False, set()
     tree = quiet_parse(code)
     lines = code.split("\n")
     parents = _parents(tree)
-    edits, uses_functools = helper_call_edits(tree, lines, plan.helpers, parents=parents)
+    edits, uses_functools = helper_call_edits(tree, lines, plan.helpers, parents=parents, renames=renames)
     unsafe: set[str] = set()
+    exprs = plan.inline_exprs.get(s.position, {})
+    replaced: set[int] = set()  # nodes inside a path expression that is replaced as a whole
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in plan.inline_paths \
+        if id(node) in replaced:
+            continue
+        if exprs and isinstance(node, ast.expr) and ast.dump(node) in exprs and not _in_fstring(node, parents):
+            edits.append(_span(lines, node, exprs[ast.dump(node)]))
+            replaced.update(id(inner) for inner in ast.walk(node))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in plan.inline_paths \
                 and not _in_fstring(node, parents):
             edits.append(_span(lines, node, plan.inline_paths[node.value]))
         elif isinstance(node, ast.Name) and node.id in renames:
@@ -269,11 +291,63 @@ def _statement_code(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> t
     return apply_edits(code, _merge(edits)), uses_functools, set()
 
 
+def result_code(s: Stmt, *, notebook: bool = False) -> str:
+    """The statement's code with each new value it shows bound to its output name first.
+
+        print(metrics.accuracy_score(y, p))  ->  accuracy_score = metrics.accuracy_score(y, p)
+                                                 print(accuracy_score)
+        cross_val_score(m, X, y).mean()      ->  cross_val_score_mean = cross_val_score(m, X, y).mean()
+
+    A ``print`` keeps printing (the names in place of the expressions); other displays are
+    dropped, since ``display`` exists only in a notebook (kept with ``notebook=True``).
+    """
+    if not s.results:
+        return s.code
+    code = s.code
+    tree = quiet_parse(code)
+    statement = tree.body[0] if len(tree.body) == 1 else None
+    if not isinstance(statement, ast.Expr):
+        return code
+    nodes = list(ast.walk(statement))
+    found: list[tuple[str, ast.expr]] = []
+    for shown in s.shows:
+        if not shown.result:
+            continue
+        node = nodes[shown.walk_index] if shown.walk_index < len(nodes) else None
+        if not isinstance(node, ast.expr) or ast.dump(node) != ast.dump(shown.node):
+            return code
+        found.append((shown.result, node))
+    lines = code.split("\n")
+    start = Edit(statement.lineno, 0, statement.lineno, _char_col(lines, statement.lineno, statement.col_offset), "")
+    if len(found) == 1 and found[0][1] is statement.value:
+        return apply_edits(code, [Edit(start.line, start.end_col, start.line, start.end_col, f"{found[0][0]} = ")])
+    assignments: list[str] = []
+    exact = True
+    for name, node in found:
+        segment = ast.get_source_segment(code, node)
+        try:
+            same = segment is not None and ast.dump(quiet_parse(f"({segment})").body[0]) == ast.dump(ast.Expr(node))
+        except SyntaxError:
+            same = False
+        exact &= same
+        assignments.append(f"{name} = {segment if same else ast.unparse(node)}")
+    value = statement.value
+    keep = exact and isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+        and (value.func.id == "print" or notebook)
+    edits = [_span(lines, node, name) for name, node in found] if keep else [
+        _span(lines, value, "")]
+    prefix = "\n".join(assignments) + ("\n" if keep else "")
+    edits.append(Edit(start.line, start.end_col, start.line, start.end_col, prefix))
+    return apply_edits(code, edits).rstrip()
+
+
 def _may_edit(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> bool:
     """Whether ``s`` names an input to rename, a helper that takes notebook variables, or an inline path.
 
     Most statements name none: their code is used as it is, without parsing and walking it again.
     """
+    if s.position in plan.inline_exprs:
+        return True
     for node in s.subnodes:
         if isinstance(node, ast.Name):
             helper = plan.helpers.get(node.id)
@@ -354,6 +428,64 @@ def _group(module: str, local_modules: set[str]) -> int:
     return 0 if is_standard(top) else 1
 
 
+_FROM_MODULE = re.compile(r"from\s+([\w.]+)\s+import\b")
+
+
+def rewrite_local_imports(code: str, names: dict[str, str], package: str) -> str:
+    """``code`` with its imports of the notebook's own modules pointing into ``package``.
+
+    ``names`` maps each module's top-level name to its name inside the package (``formats``
+    → ``formats``). ``from formats import f`` → ``from pkg.formats import f``; ``import
+    formats as fm`` → ``from pkg import formats as fm``; ``import homemade.k_means`` →
+    ``import pkg.homemade.k_means; from pkg import homemade``. Lines stay where they were.
+    """
+    if not names or not any(top in code for top in names):
+        return code
+    try:
+        tree = quiet_parse(code)
+    except SyntaxError:
+        return code
+    lines = code.split("\n")
+    edits: list[Edit] = []
+
+    def inside(module: str) -> str:
+        top, _, rest = module.partition(".")
+        return f"{package}.{names[top]}" + (f".{rest}" if rest else "")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                and node.module.split(".")[0] in names:
+            col = _char_col(lines, node.lineno, node.col_offset)
+            match = _FROM_MODULE.match(lines[node.lineno - 1], col)
+            if match and match.group(1) == node.module:
+                edits.append(Edit(node.lineno, match.start(1), node.lineno, match.end(1), inside(node.module)))
+            else:
+                new = ast.ImportFrom(inside(node.module), node.names, 0)
+                edits.append(_statement_span(lines, node, ast.unparse(new)))
+        elif isinstance(node, ast.Import) and any(a.name.split(".")[0] in names for a in node.names):
+            parts: list[str] = []
+            for alias in node.names:
+                top, _, rest = alias.name.partition(".")
+                if top not in names:
+                    parts.append(f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else ""))
+                elif not rest or alias.asname:
+                    bound = alias.asname or top
+                    parts.append(f"import {inside(alias.name)} as {bound}" if rest else
+                                 f"from {package} import {names[top]}" + (f" as {bound}" if bound != names[top] else ""))
+                else:
+                    parts.append(f"import {inside(alias.name)}")
+                    parts.append(f"from {package} import {names[top]}" + (f" as {top}" if top != names[top] else ""))
+            edits.append(_statement_span(lines, node, "; ".join(parts)))
+    return apply_edits(code, edits) if edits else code
+
+
+def _statement_span(lines: list[str], node: ast.stmt, text: str) -> Edit:
+    end_line = node.end_lineno if node.end_lineno is not None else node.lineno
+    end_col = node.end_col_offset if node.end_col_offset is not None else len(lines[end_line - 1].encode("utf-8"))
+    return Edit(node.lineno, _char_col(lines, node.lineno, node.col_offset), end_line,
+                _char_col(lines, end_line, end_col), text)
+
+
 
 
 def used_names(code: str) -> set[str]:
@@ -378,7 +510,7 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
         lines.append("import copy")
     if "functools" in needs and "functools" not in ir.import_names:
         lines.append("import functools")
-    if any(p.is_path for p in plan.params.values()) and "Path" not in ir.import_names:
+    if (any(p.is_path for p in plan.params.values()) or "Path" in needs) and "Path" not in ir.import_names:
         lines.append("from pathlib import Path")
     if "pyplot" in needs and pyplot not in ir.import_names:
         lines.append(f"import matplotlib.pyplot as {pyplot}")

@@ -15,12 +15,13 @@ Pure: no file access, no kernel.
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from ..analysis.cells import CellAnalysis, analyze_cell, dotted_name, parse
+from ..analysis.cells import CellAnalysis, analyze_cell, dotted_name, parse, recursion_room
 from ..notebook.flow import BUILTIN_NAMES, alias_table, canonical_name
 from ..notebook.model import Notebook
 from .transforms import Log, magic_calls
@@ -106,6 +107,8 @@ class Stmt:
     value: object = None
     first_line: int = 0  # where ``code`` starts (comments above included)
     query: Query | None = None
+    shows: list[Shown] = field(default_factory=list)  # what it prints or shows as a cell's last expression
+    results: tuple[str, ...] = ()  # output names given to the new values it shows
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -117,7 +120,18 @@ class Stmt:
     def binds(self) -> tuple[str, ...]:
         if self.query is not None:
             return (self.query.output,)
-        return self.analysis.defs
+        return (*self.analysis.defs, *self.results) if self.results else self.analysis.defs
+
+    @property
+    def computes(self) -> tuple[str, ...]:
+        """Its reads, less names it only shows again (``print(df)``, ``print(f"{acc:.3f}")``)."""
+        value = getattr(self.node, "value", None)
+        again = [x.node for x in self.shows if (x.covers or x.text) and x.node is not value]
+        if not again:
+            return self.reads
+        shown = {id(n) for node in again for n in ast.walk(node)}
+        used = {n.id for n in self.subnodes if isinstance(n, ast.Name) and id(n) not in shown}
+        return tuple(n for n in self.reads if n in used)
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -128,6 +142,27 @@ class Stmt:
     def subnodes(self) -> tuple[ast.AST, ...]:
         """Every node of ``node``, in ``ast.walk`` order: walked once, then read by every pass."""
         return tuple(ast.walk(self.node))
+
+
+@dataclass(eq=False)
+class Shown:
+    """A value a statement shows: an argument of ``print``/``display``, or a cell's last expression.
+
+    Attributes:
+        walk_index: the expression's place in ``ast.walk`` of the statement (to find it in a new parse).
+        node: the expression.
+        covers: the notebook name it shows again (``df``, ``df.head()``, ``df.shape``), if a re-display.
+        result: the output name of a new value it shows (``accuracy_score``), else "".
+        metric: whether that result looks like a number (declared in ``@step(metrics=...)``).
+        text: shows no notebook value (a literal, a library's attribute).
+    """
+
+    walk_index: int
+    node: ast.expr
+    covers: str = ""
+    result: str = ""
+    metric: bool = False
+    text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +194,7 @@ class NotebookIR:
     parameters_cell: int | None
     cell_sources: dict[int, str] = field(default_factory=dict)  # cell number -> plain Python
     import_names_early: set[str] = field(default_factory=set)
+    metrics: set[str] = field(default_factory=set)  # notebook names of shown values that look like numbers
 
     def canonical(self, dotted: str) -> str:
         return canonical_name(self.aliases, dotted)
@@ -222,7 +258,8 @@ def build_ir(notebook: Notebook, sources: list[str], log: Log) -> NotebookIR:
     ir = NotebookIR(notebook, statements, sections, aliases, parameters_cell, cell_sources)
     ir.import_names_early = {name for st in statements if isinstance(st.node, (ast.Import, ast.ImportFrom))
                              for name in st.analysis.defs}
-    _classify(ir, log)
+    with recursion_room():  # NB: classifying walks expressions recursively (a 1,000-term printed sum)
+        _classify(ir, log)
     return ir
 
 
@@ -343,6 +380,7 @@ def _classify(ir: NotebookIR, log: Log) -> None:
                     s.kind, s.reason = "code", ""
                     changed = True
                     break
+    _results(ir)
 
 
 FIGURE_MAKERS = frozenset({"subplots", "figure", "subplot", "add_subplot", "axes", "gca", "gcf", "twinx", "twiny",
@@ -362,10 +400,12 @@ def _makes_figure(node: ast.stmt) -> bool:
 #: Calls that configure libraries for the whole process: module-level setup of the pipeline.
 SETUP_CALLS = ("seaborn.set", "matplotlib.pyplot.style.use", "matplotlib.style.use", "matplotlib.rcParams.update",
                "matplotlib.pyplot.rcParams.update", "matplotlib.pyplot.rc", "matplotlib.rc", "warnings.filterwarnings",
-               "warnings.simplefilter", "matplotlib.use", "numpy.seterr", "pandas.set_option('mode")
-#: Calls and assignments that only change how values are displayed: dropped.
-DISPLAY_SETTINGS = ("pandas.set_option", "pandas.options.display", "numpy.set_printoptions", "pandas.reset_option",
-                    "IPython.core.interactiveshell.InteractiveShell", "pandas.options.plotting")
+               "warnings.simplefilter", "matplotlib.use", "numpy.seterr", "pandas.set_option", "pandas.options",
+               "numpy.set_printoptions", "pandas.reset_option")
+# NB: display options are settings too: `str(df)`, `df.to_string()`, `np.array2string` and the files written
+#     from them depend on them, so they run at the pipeline's import like the other settings
+#: Calls and assignments that only change how the notebook's front end shows values: dropped.
+DISPLAY_SETTINGS = ("IPython.core.interactiveshell.InteractiveShell",)
 
 
 def _setup(s: Stmt, ir: NotebookIR) -> tuple[Kind, str] | None:
@@ -387,11 +427,33 @@ def _setup(s: Stmt, ir: NotebookIR) -> tuple[Kind, str] | None:
     if canonical.startswith(DISPLAY_SETTINGS):
         return "display", "a display setting"
     if canonical.startswith(SETUP_CALLS):
+        if canonical.startswith(_OPTIONS) and _option_read(s, ir):
+            # NB: `PREVIOUS = pd.options.display.max_rows` then `pd.options.display.max_rows = 20`: at
+            #     module level the setting would change the value read before it; dropped as before
+            return "display", "a display setting"
         if any(name not in ir.import_names_early for name in s.reads):
             # NB: `plt.rcParams.update(params)` with `params` built in a cell: a step, not a figure
             return "code", "configures a library with notebook values"
         return "setup", "configures a library for every step (module-level in pipeline.py)"
     return None
+
+
+_OPTIONS = ("pandas.options", "pandas.set_option", "pandas.reset_option", "numpy.set_printoptions")
+_OPTION_READS = ("pandas.options.", "pandas.get_option", "numpy.get_printoptions")
+
+
+def _option_read(setting: Stmt, ir: NotebookIR) -> bool:
+    """Whether a statement other than ``setting`` reads the current pandas or numpy display options."""
+    for s in ir.statements:
+        if s is setting or "option" not in s.code:
+            continue
+        stored = {id(n) for t in s.node.targets for n in ast.walk(t)} if isinstance(s.node, ast.Assign) else set()
+        for sub in s.subnodes:
+            if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Load) and id(sub) not in stored:
+                name = dotted_name(sub)
+                if name is not None and ir.canonical(name).startswith(_OPTION_READS):
+                    return True
+    return False
 
 
 def _is_magic(s: Stmt, name: str) -> bool:
@@ -518,3 +580,332 @@ def _only_displays(expr: ast.expr, ir: NotebookIR) -> bool:
             return False
         return False
     return True
+
+
+# -- shown values: results -----------------------------------------------------------------
+
+#: Calls whose arguments a cell shows.
+SHOW_FUNCTIONS = frozenset({"print", "display", "pprint"})
+#: Methods and attributes that show their receiver again rather than compute a new value.
+VIEW_METHODS = frozenset({
+    "head", "tail", "describe", "info", "sample", "to_string", "to_markdown", "style", "transpose", "T", "shape",
+    "dtypes", "columns", "index", "size", "ndim", "nbytes", "memory_usage", "summary", "summary2", "get_params",
+    "keys", "values", "items", "tolist", "to_numpy", "to_dict", "copy", "round", "to_frame", "astype", "loc", "iloc",
+    "flatten", "ravel", "reshape", "squeeze", "render", "format",
+})
+#: Calls that show their first argument again (``round(x, 2)``, ``list(names)``).
+VIEW_WRAPPERS = frozenset({"round", "str", "repr", "list", "tuple", "sorted", "set", "float", "int", "type", "id",
+                           "dir", "vars", "numpy.round", "numpy.around", "numpy.array", "numpy.asarray",
+                           "pprint.pprint"})
+#: Calls that always give a number.
+NUMBER_CALLS = frozenset({"len", "float", "int"})
+#: Calls that keep a number a number.
+NUMBER_KEEPING = frozenset({"round", "abs", "sqrt", "log", "exp", "float", "int"})
+#: Metric functions that do not end in ``_score``, ``_error`` or ``_loss``.
+METRIC_FUNCTIONS = frozenset({"accuracy", "score", "explained_variance", "matthews_corrcoef", "cohen_kappa"})
+#: Aggregations that make one number of an array of scores.
+AGGREGATES = frozenset({"mean", "std", "median", "max", "min", "sum", "var", "average"})
+#: Function names too generic to name a result alone: the argument's name is added (``len_df``).
+GENERIC = frozenset({"len", "round", "float", "int", "abs", "sum", "mean", "average", "median", "std", "max", "min",
+                     "sqrt", "log", "exp", "array", "dot", "str", "list", "sorted", "set", "tuple", "format"})
+
+
+def _results(ir: NotebookIR) -> None:
+    """What each statement shows: new values become results (outputs), re-displays are noted.
+
+    A value a cell prints (``print``, ``display``) or shows as its last expression is a
+    result unless it shows a notebook name again (``df``, ``df.head()``, ``print(df)``): the
+    statement then binds it to a readable name (``accuracy_score``, ``cross_val_score_mean``,
+    or the label printed before it) and belongs to a step.
+    """
+    taken = {n for s in ir.statements for n in s.analysis.defs} | ir.import_names | set(ir.helpers) | BUILTIN_NAMES
+    values: dict[str, ast.expr] = {}
+    counts: dict[str, int] = {}
+    for s in ir.statements:
+        for name in s.analysis.defs:
+            counts[name] = counts.get(name, 0) + 1
+        node = s.node
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = node.value
+    values = {name: value for name, value in values.items() if counts.get(name) == 1}
+    last_of_cell = {s.cell: s.position for s in ir.statements}
+    bound: set[str] = set()
+    for s in ir.statements:
+        if s.kind in ("display", "code") and s.reason != "a display setting":
+            last = last_of_cell[s.cell] == s.position and not _silenced(s, ir)
+            index = {id(sub): i for i, sub in enumerate(s.subnodes)}
+            for expr, label in _shown(s, last, ir):
+                item = Shown(index[id(expr)], expr)
+                root = _redisplay(expr, bound, ir)
+                if root is not None:
+                    item.covers = root
+                    if _scalar(ast.Name(root), values):
+                        ir.metrics.add(root)
+                elif _effect_only(expr) or not _has_value(expr, bound, ir):
+                    item.text = True
+                else:
+                    item.result = _result_name(expr, label, ir, taken, s.cell)
+                    taken.add(item.result)
+                    item.metric = _scalar(expr, values)
+                    if item.metric:
+                        ir.metrics.add(item.result)
+                s.shows.append(item)
+            s.results = tuple(x.result for x in s.shows if x.result)
+            if s.results:
+                s.kind, s.reason = "code", "shows a new value: a step output"
+            elif s.kind == "display" and any(x.covers for x in s.shows):
+                s.reason = "a display of an existing value"
+        bound.update(s.analysis.defs)
+
+
+def _silenced(s: Stmt, ir: NotebookIR) -> bool:
+    """``df.head();``: a trailing semicolon keeps a cell's last value from showing."""
+    lines = ir.cell_sources.get(s.cell, "").split("\n")
+    if s.end_line > len(lines):
+        return False
+    rest = lines[s.end_line - 1].encode("utf-8")[s.node.end_col_offset or 0:].decode("utf-8", errors="ignore")
+    return rest.lstrip().startswith(";")
+
+
+def _is_show_call(expr: ast.expr, ir: NotebookIR) -> bool:
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in SHOW_FUNCTIONS \
+        and expr.func.id not in ir.helpers and not any(k.arg == "file" for k in expr.keywords)
+
+
+def _shown(s: Stmt, last: bool, ir: NotebookIR) -> list[tuple[ast.expr, str]]:
+    """The expressions ``s`` shows, each with the text printed just before it (its label)."""
+    node = s.node
+    if not isinstance(node, ast.Expr):
+        return []
+    value = node.value
+    if _is_show_call(value, ir):
+        assert isinstance(value, ast.Call)
+        out: list[tuple[ast.expr, str]] = []
+        label = ""
+        for arg in value.args:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                label = arg.value
+                continue
+            out.extend(_parts(arg, label))
+            label = ""
+        return out
+    if not last:
+        return []
+    if isinstance(value, ast.Tuple):
+        return [part for element in value.elts for part in _parts(element, "")]
+    return _parts(value, "")
+
+
+def _parts(expr: ast.expr, label: str) -> list[tuple[ast.expr, str]]:
+    """The values inside text built for printing (f-strings, ``.format``, ``%``, ``+``, ``str()``)."""
+    if isinstance(expr, ast.Constant):
+        return []
+    if isinstance(expr, ast.JoinedStr):
+        out: list[tuple[ast.expr, str]] = []
+        for value in expr.values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                label = value.value
+            elif isinstance(value, ast.FormattedValue):
+                out.extend(_parts(value.value, label))
+                label = ""
+        return out
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "format" \
+            and isinstance(expr.func.value, ast.Constant) and isinstance(expr.func.value.value, str):
+        labels = re.split(r"\{[^{}]*\}", expr.func.value.value)
+        out = []
+        for i, arg in enumerate(expr.args):
+            out.extend(_parts(arg, labels[i] if i < len(labels) else ""))
+        for keyword_arg in expr.keywords:
+            out.extend(_parts(keyword_arg.value, keyword_arg.arg or ""))
+        return out
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod) and isinstance(expr.left, ast.Constant) \
+            and isinstance(expr.left.value, str):
+        elements = expr.right.elts if isinstance(expr.right, ast.Tuple) else [expr.right]
+        labels = re.split(r"%[-#0 +]*[\d.]*[a-zA-Z]", expr.left.value)
+        return [part for i, e in enumerate(elements) for part in _parts(e, labels[i] if i < len(labels) else "")]
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add) and (_texty(expr.left) or _texty(expr.right)):
+        left = _parts(expr.left, label)
+        text = expr.left.value if isinstance(expr.left, ast.Constant) and isinstance(expr.left.value, str) else ""
+        return left + _parts(expr.right, text)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in ("str", "repr") \
+            and len(expr.args) == 1 and not expr.keywords:
+        return _parts(expr.args[0], label)
+    return [(expr, label)]
+
+
+def _texty(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, str)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        return _texty(expr.left) or _texty(expr.right)
+    return isinstance(expr, ast.JoinedStr) or (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name)
+                                               and expr.func.id in ("str", "repr"))
+
+
+def _plain_arg(expr: ast.expr) -> bool:
+    """An argument that selects or formats without computing: a literal, a name, a lambda."""
+    return not any(isinstance(sub, (ast.Call, ast.NamedExpr, ast.Await)) for sub in ast.walk(expr)) \
+        or isinstance(expr, ast.Lambda)
+
+
+def _redisplay(expr: ast.expr, bound: set[str], ir: NotebookIR) -> str | None:
+    """The notebook name ``expr`` shows again (``df``, ``df.head(3)``, ``model.coef_``, ``round(acc, 3)``)."""
+    while True:
+        if isinstance(expr, ast.Name):
+            name = expr.id
+            return name if name in bound and name not in ir.import_names and name not in ir.helpers else None
+        if isinstance(expr, ast.Attribute) or (isinstance(expr, ast.Subscript) and _plain_arg(expr.slice)):
+            expr = expr.value
+        elif isinstance(expr, ast.Call):
+            func = expr.func
+            plain_args = all(_plain_arg(a) for a in expr.args) and all(_plain_arg(k.value) for k in expr.keywords)
+            module = isinstance(func, ast.Attribute) and (dotted_name(func.value) or "").split(".")[0] in ir.import_names
+            if isinstance(func, ast.Attribute) and func.attr in VIEW_METHODS and plain_args and not module:
+                expr = func.value
+            elif isinstance(func, ast.Attribute) and func.attr in MUTATING_CALLS and isinstance(func.value, ast.Name):
+                expr = func.value  # `model.fit(X, y)` shows the model
+            else:
+                called = dotted_name(func)
+                wrapper = called is not None and called not in ir.helpers and (
+                    (isinstance(func, ast.Name) and called in VIEW_WRAPPERS) or ir.canonical(called) in VIEW_WRAPPERS)
+                if not (wrapper and expr.args and all(_plain_arg(a) for a in expr.args[1:])
+                        and all(_plain_arg(k.value) for k in expr.keywords)):
+                    return None
+                expr = expr.args[0]
+        else:
+            return None
+
+
+def _has_value(expr: ast.expr, bound: set[str], ir: NotebookIR) -> bool:
+    """Whether ``expr`` computes something of the notebook's (it reads a notebook name or calls)."""
+    for sub in ast.walk(expr):
+        if isinstance(sub, ast.Name) and sub.id in bound and sub.id not in ir.import_names:
+            return True
+        if isinstance(sub, ast.Call):
+            name = dotted_name(sub.func)
+            if name is None or ir.canonical(name) not in CLOCK_CALLS:
+                return True
+    return False
+
+
+def _identifier(text: str) -> str:
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    parts = [p for p in re.split(r"[^0-9a-zA-Z]+", text.lower()) if p]
+    return "_".join(parts)
+
+
+def _expr_name(expr: ast.expr, ir: NotebookIR) -> str:
+    """``metrics.accuracy_score(y, p)`` → ``accuracy_score``; ``scores.mean()`` → ``scores_mean``."""
+    if isinstance(expr, ast.Name):
+        return "" if expr.id in ir.import_names else expr.id
+    if isinstance(expr, ast.Attribute):
+        return "_".join(p for p in (_data_part(expr.value, ir), expr.attr) if p)
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Name):
+            base, function = "", func.id
+        elif isinstance(func, ast.Attribute):
+            base, function = _data_part(func.value, ir), func.attr
+        else:
+            return _expr_name(func, ir)
+        if not base and function in GENERIC and expr.args:
+            base, function = function, _expr_name(expr.args[0], ir)
+        return "_".join(p for p in (base, function) if p)
+    if isinstance(expr, ast.Subscript):
+        return _expr_name(expr.value, ir)
+    if isinstance(expr, ast.BinOp):
+        return "_".join(p for p in (_expr_name(expr.left, ir), _expr_name(expr.right, ir)) if p)
+    if isinstance(expr, ast.UnaryOp):
+        return _expr_name(expr.operand, ir)
+    if isinstance(expr, ast.Compare):
+        return "_".join(p for p in (_expr_name(expr.left, ir), *(_expr_name(c, ir) for c in expr.comparators)) if p)
+    return ""
+
+
+def _data_part(expr: ast.expr, ir: NotebookIR) -> str:
+    """The name of a receiver, or "" for a module (``np.linalg.pinv`` is named ``pinv``)."""
+    name = dotted_name(expr)
+    if name is not None and name.split(".")[0] in ir.import_names:
+        return ""
+    return _expr_name(expr, ir)
+
+
+#: Calls there for their effect, whose value (``None``) is not a result.
+EFFECT_CALLS = frozenset({"to_csv", "to_parquet", "to_excel", "to_pickle", "to_json", "to_sql", "to_feather",
+                          "to_hdf", "to_latex", "savefig", "makedirs", "mkdir", "write", "writelines", "close", "dump",
+                          "save", "seed", "manual_seed", "set_seed", "sleep", "chdir", "remove", "unlink"})
+
+
+def _effect_only(expr: ast.expr) -> bool:
+    """``df.to_csv(path)``, ``model.fit(X, y)``, ``df.drop(..., inplace=True)``: shown for an effect, not a value."""
+    if not isinstance(expr, ast.Call):
+        return False
+    function = _function_name(expr.func)
+    return function in EFFECT_CALLS or function in MUTATING_CALLS or any(k.arg == "inplace" for k in expr.keywords) \
+        or (function.startswith("set_") and function not in ("set_index", "set_axis"))
+
+
+def _result_name(expr: ast.expr, label: str, ir: NotebookIR, taken: set[str], cell: int) -> str:
+    """A readable, unused name for a shown value: from the label printed before it, else the expression."""
+    from_label = _identifier(label.strip().split("\n")[-1])
+    name = from_label if from_label and len(from_label.split("_")) <= 3 and not from_label[0].isdigit() else ""
+    if not name:
+        name = _identifier(_expr_name(expr, ir))
+    words = name.split("_")
+    while len(name) > 40 and len(words) > 1:
+        words = words[:-1]
+        name = "_".join(words)
+    name = name[:40].strip("_") or f"result_cell_{cell}"
+    if name[0].isdigit():
+        name = f"result_{name}"
+    base, n = name, 2
+    if name in taken or keyword.iskeyword(name):
+        name = f"{base}_value"
+    while name in taken or keyword.iskeyword(name):
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
+def _function_name(func: ast.expr) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def _scalar(expr: ast.expr, values: dict[str, ast.expr], depth: int = 0) -> bool:
+    """Whether ``expr`` looks like a number by its shape alone (conservative: a metric must be one).
+
+    Known metric functions (``accuracy_score``, ``mean_squared_error``, ``model.score``), ``len``,
+    ``float``, an aggregate of ``cross_val_score(...)``, and arithmetic or rounding of those.
+    """
+    if depth > 6:
+        return False
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
+    if isinstance(expr, ast.Name):
+        value = values.get(expr.id)
+        return value is not None and _scalar(value, values, depth + 1)
+    if isinstance(expr, ast.UnaryOp):
+        return _scalar(expr.operand, values, depth + 1)
+    if isinstance(expr, ast.BinOp) and not isinstance(expr.op, ast.MatMult):
+        return _scalar(expr.left, values, depth + 1) and _scalar(expr.right, values, depth + 1)
+    if not isinstance(expr, ast.Call):
+        return False
+    function = _function_name(expr.func)
+    if function in NUMBER_CALLS and len(expr.args) == 1:
+        return True
+    if function in NUMBER_KEEPING and expr.args:
+        return _scalar(expr.args[0], values, depth + 1)
+    if any(k.arg in ("average", "multioutput", "axis") and not (isinstance(k.value, ast.Constant)
+                                                                and isinstance(k.value.value, str)
+                                                                and k.value.value != "raw_values")
+           for k in expr.keywords):
+        return False
+    if function in METRIC_FUNCTIONS or function.endswith(("_error", "_loss")) \
+            or (function.endswith("_score") and not function.startswith("cross_val")):
+        return True
+    if function in AGGREGATES:
+        inner = expr.func.value if isinstance(expr.func, ast.Attribute) and not expr.args else \
+            expr.args[0] if expr.args else None
+        return isinstance(inner, ast.Call) and _function_name(inner.func) == "cross_val_score"
+    return False

@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import ast
 import keyword
+import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..analysis.cells import FileAccess, dotted_name, recursion_room
+from ..analysis.reads import constant_path, find_reads
 from ..notebook.flow import BUILTIN_NAMES
 from .ir import NOT_LITERAL, NotebookIR, Stmt, literal_value
-from .transforms import Log, Refusal
+from .transforms import Log, Note, Refusal
 
 DATA_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".pq", ".xlsx", ".xls", ".feather",
                            ".arrow", ".pkl", ".pickle", ".h5", ".hdf5", ".npy", ".npz", ".db", ".sqlite", ".sqlite3",
@@ -88,10 +92,26 @@ class StepPlan:
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     slug: str = ""
+    files: list[str] = field(default_factory=list)  # files it writes, relative to the project: `@step(writes=...)`
+    folders: list[str] = field(default_factory=list)  # their folders, which the notebook's folder had already
 
     @property
     def cells(self) -> list[int]:
         return sorted({s.cell for s in self.statements})
+
+
+@dataclass(frozen=True)
+class DataGlob:
+    """Files the notebook lists (``glob.glob("logs/*.csv")``, ``os.listdir("in")``): every match is copied.
+
+    ``pattern`` is relative to the notebook's folder; ``target`` is where the matches go in
+    the project (the same pattern when it stays inside the folder, else under ``data/``).
+    """
+
+    pattern: str
+    target: str
+    cell: int
+    line: int
 
 
 @dataclass
@@ -101,21 +121,34 @@ class ConversionPlan:
     params: dict[str, Param]
     helpers: dict[str, Helper]
     inline_paths: dict[str, str]  # literal path -> param name
+    #: statement position -> {``ast.dump`` of a path expression built from literals and constants: its replacement}
+    inline_exprs: dict[int, dict[str, str]] = field(default_factory=dict)
+    globs: list[DataGlob] = field(default_factory=list)  # listings of files the notebook reads
+    module_paths: list[tuple[Path, bool]] = field(default_factory=list)  # sys.path edits: folder, put first
 
 
 def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     """Turn the classified statements of ``ir`` into steps, helpers and params."""
+    # NB: the passes walk statements' ASTs recursively; a deep but valid cell (a 2,000-term sum,
+    # a 1,000-branch elif) needs more frames than the default limit gives
+    with recursion_room():
+        return _plan(ir, log, folder)
+
+
+def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     _opaque(ir, log)
+    module_paths = _sys_path_edits(ir, log, folder)
     params = _params(ir, folder)
     _queries(ir, params, log, folder)
     _secrets(ir, params)
     inline = _inline_paths(ir, folder, params)
+    exprs, globs = _computed_paths(ir, folder, params, inline)
     helpers = _helpers(ir, params, log)
-    groups = _figure_groups_settled(ir)
-    steps = [StepPlan("", kind, title, stmts) for kind, title, stmts in groups]
-    _flow(ir, steps, params, helpers, log, inline)
+    _chdir(ir, log)
+    written = _written(ir, log)
+    steps = _steps(ir, _figure_groups_settled(ir), params, helpers, log, inline, exprs, written)
     _name(ir, steps, params, helpers)
-    return ConversionPlan(ir, steps, params, helpers, inline)
+    return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths)
 
 
 def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str, Param]) -> None:
@@ -211,6 +244,172 @@ def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> dic
             params[name] = Param(name, path, "Path", s.cell, access.line + s.line - 1,
                                  f"the file this cell reads ({access.via})", True, _data_file(path, folder), path)
     return inline
+
+
+# -- computed paths and sys.path -----------------------------------------------------------
+
+_Scope = tuple[dict[str, ast.expr], dict[str, str], frozenset[str], dict[str, tuple[str, str]]]
+
+
+def _scope(ir: NotebookIR) -> _Scope:
+    """What ``analysis.reads`` needs to resolve a path in the notebook: names bound once to a
+    value (constants), imported modules, names imported from modules, and functions."""
+    bound: dict[str, int] = {}
+    for s in ir.statements:
+        for name in s.binds:
+            bound[name] = bound.get(name, 0) + 1
+    constants: dict[str, ast.expr] = {}
+    for s in ir.statements:
+        node = s.node
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            target, value = node.target.id, node.value
+        else:
+            continue
+        if bound.get(target) == 1:
+            constants[target] = value
+    modules: dict[str, str] = {}
+    functions: dict[str, tuple[str, str]] = {}
+    for s in ir.statements:
+        for imp in s.analysis.imports:
+            if imp.star or imp.level or imp.bound is None:
+                continue
+            if imp.name is None:
+                modules[imp.bound] = imp.top
+            else:
+                functions[imp.bound] = (imp.top, imp.name)
+                if imp.top == "os":
+                    modules[imp.bound] = "os"  # from os.path import join: join(...) is os.path.join(...)
+    return constants, modules, frozenset(functions), functions
+
+
+def project_relative(path: str) -> str:
+    """Where a path the notebook reads goes in the project: the same relative path when it
+    stays inside the notebook's folder, else under ``data/`` (``../../data/iris.csv`` →
+    ``data/iris.csv``, ``/srv/logs/*.csv`` → ``data/logs/*.csv``)."""
+    parts = Path(path).parts
+    if not Path(path).is_absolute() and ".." not in parts:
+        return Path(path).as_posix()
+    rest = list(parts[len(parts) - parts[::-1].index("..") if ".." in parts else 1:])
+    if Path(path).is_absolute():
+        rest = rest[-2:] if len(rest) > 1 else rest
+    if rest and rest[0] == "data":
+        rest = rest[1:]
+    return "/".join(["data", *rest])
+
+
+def _computed_paths(ir: NotebookIR, folder: Path, params: dict[str, Param],
+                    inline: dict[str, str]) -> tuple[dict[int, dict[str, str]], list[DataGlob]]:
+    """Reads whose path is built from literals and constants (``os.path.join("data", "x.csv")``,
+    ``Path("data") / "x.csv"``, ``f"{DATA}/x.csv"``), resolved by ``analysis.reads``: each
+    file becomes a ``Path`` param (the expression is replaced by it); each listing (a glob, a
+    folder) is copied match by match.
+
+    Returns the replacements by statement position, and the listings.
+    """
+    constants, modules, imported, functions = _scope(ir)
+    exprs: dict[int, dict[str, str]] = {}
+    globs: list[DataGlob] = []
+    by_path = dict(inline)
+    skip = set(params) | set(inline)
+    taken = set(params) | {name for s in ir.statements for name in s.binds} | ir.import_names
+    for s in ir.statements:
+        if s.kind not in ("code", "figure", "query", "helper"):
+            continue
+        refs = find_reads(s.node, constants=constants, modules=modules, imported=imported, functions=functions)
+        for ref in refs:
+            if ref.kind not in ("file", "glob") or "://" in ref.value or not ref.value.strip():
+                continue
+            if s.kind == "helper":
+                # NB: a helper's code goes to lib.py as it is: what it reads inside the folder is copied in place
+                if not Path(ref.value).is_absolute() and ".." not in Path(ref.value).parts:
+                    globs.append(DataGlob(ref.value, ref.value, s.cell, ref.line))
+                continue
+            if ref.kind == "glob":
+                target = project_relative(ref.value)
+                globs.append(DataGlob(ref.value, target, s.cell, ref.line))
+                expr = _path_expression(s, ref.line, ref.value, constants, modules, skip, listing=True)
+                if target != ref.value and expr is not None:
+                    exprs.setdefault(s.position, {})[ast.dump(expr)] = repr(target)
+                continue
+            expr = _path_expression(s, ref.line, ref.value, constants, modules, skip)
+            if expr is None or (folder / ref.value).is_dir():
+                continue
+            if not (_data_file(ref.value, folder) or _looks_like_data(ref.value)):
+                continue
+            name = by_path.get(ref.value)
+            if name is None:
+                base = slug(Path(ref.value).name) or "data"
+                name = unique(base if not base[0].isdigit() else f"file_{base}", taken)
+                taken.add(name)
+                by_path[ref.value] = name
+                params[name] = Param(name, ref.value, "Path", s.cell, ref.line,
+                                     f"the file this cell reads ({ast.unparse(expr)})", True,
+                                     _data_file(ref.value, folder))
+            exprs.setdefault(s.position, {})[ast.dump(expr)] = name
+    return exprs, globs
+
+
+def _path_expression(s: Stmt, line: int, value: str, constants: dict[str, ast.expr], modules: dict[str, str],
+                     skip: set[str], listing: bool = False) -> ast.expr | None:
+    """The expression of ``s`` at ``line`` that a reader is given and that resolves to
+    ``value``, when it is not a plain literal (those are ``inline_paths``) nor a param."""
+    for sub in s.subnodes:
+        if not isinstance(sub, ast.Call) or sub.lineno != line:
+            continue
+        candidates: list[ast.expr] = [*sub.args[:1], *(k.value for k in sub.keywords)]
+        if isinstance(sub.func, ast.Attribute) and not listing:
+            candidates.append(sub.func.value)
+        for expr in candidates:
+            if isinstance(expr, ast.Constant) and not listing or isinstance(expr, ast.Name) and (
+                    expr.id not in constants or expr.id in skip):
+                continue  # a literal is an inline path, a param is one already
+            if isinstance(expr, ast.Call) and len(expr.args) == 1 and isinstance(expr.args[0], ast.Constant) \
+                    and expr.args[0].value in skip:
+                continue  # Path("data/x.csv"): the literal is an inline path already
+            if constant_path(expr, constants, modules, "") == value:
+                return expr
+    return None
+
+
+def _sys_path_edits(ir: NotebookIR, log: Log, folder: Path) -> list[tuple[Path, bool]]:
+    """``sys.path.append(...)``/``insert``/``extend`` statements: the folders they add (relative
+    to the notebook's folder; ``True`` for a folder put before the installed packages).
+
+    The statements are left out of the pipeline: the modules they made importable are
+    copied into the package (``project``), so they have nothing to do there.
+    """
+    constants, modules, _, _ = _scope(ir)
+    found: list[tuple[Path, bool]] = []
+    for s in ir.statements:
+        node = s.node
+        if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+            continue
+        call = node.value
+        name = dotted_name(call.func)
+        method = ir.canonical(name).rpartition(".")[2] if name is not None else ""
+        if name is None or ir.canonical(name) not in ("sys.path.append", "sys.path.insert", "sys.path.extend"):
+            continue
+        args: list[ast.expr] = list(call.args[1:2] if method == "insert" else call.args[:1])
+        if method == "extend" and args and isinstance(args[0], (ast.List, ast.Tuple)):
+            args = list(args[0].elts)
+        unresolved = []
+        for arg in args:
+            text = constant_path(arg, constants, modules, "")
+            if text is None:
+                unresolved.append(ast.unparse(arg))
+                continue
+            path = Path(text) if Path(text).is_absolute() else folder / text
+            found.append((Path(os.path.normpath(path)), method == "insert"))
+        s.kind, s.reason = "blank", "adds a folder to sys.path for the notebook's own modules"
+        why = ("the notebook's own modules it made importable are copied into the package, so the pipeline "
+               "does not need it")
+        if unresolved:
+            why += f"; the folder ({', '.join(unresolved)}) is computed at run time: modules were looked for " \
+                   "beside the notebook and in the folders above it"
+        log.notes.append(Note(s.cell, s.line, "dropped", ast.unparse(node), why))
+    return found
 
 
 def secret_kind(name: str | None, value: str) -> str | None:
@@ -415,7 +614,7 @@ def _groups(ir: NotebookIR) -> list[tuple[str, str | None, list[Stmt]]]:
     groups: list[tuple[str, str | None, list[Stmt]]] = []
     current: list[Stmt] | None = None
     current_key: tuple[object, ...] | None = None
-    for s in ir.statements:
+    for s in _figures_last(ir):
         if s.kind in ("query",):
             groups.append(("query", ir.sections[s.section].title, [s]))
             current, current_key = None, None
@@ -437,6 +636,43 @@ def _groups(ir: NotebookIR) -> list[tuple[str, str | None, list[Stmt]]]:
         current, current_key = [s], key
         groups.append((str(key[0]), ir.sections[s.section].title, current))
     return groups
+
+
+def _figures_last(ir: NotebookIR) -> list[Stmt]:
+    """The statements in order, except that in a cell, code that does not depend on the figure
+    statements above it runs before them, so the figure stays one report step.
+
+    NB: `fig, ax = plt.subplots()`, `resid = res.resid_deviance`, `ax.hist(resid)` in one cell:
+        `resid` first, then the figure; else `ax` would be an output passed to another step,
+        and its figure would not be the one the step returns
+    A code statement stays in place when it reads or changes a name the figure statements
+    above it bind or read, or draws itself.
+    """
+    from .ir import _draws
+
+    out: list[Stmt] = []
+    held: list[Stmt] = []
+    cell: int | None = None
+    for s in ir.statements:
+        if s.cell != cell:
+            out.extend(held)
+            held, cell = [], s.cell
+        if s.kind == "figure":
+            held.append(s)
+        elif s.kind == "code" and held:
+            bound = {n for f in held for n in f.writes}
+            read = {n for f in held for n in f.reads}
+            if bound.isdisjoint(s.reads) and read.isdisjoint(s.writes) and bound.isdisjoint(s.writes) \
+                    and not _draws(s, ir, set()):
+                out.append(s)
+            else:
+                out.extend(held)
+                held = []
+                out.append(s)
+        else:
+            out.append(s)
+    out.extend(held)
+    return out
 
 
 def _figure_groups_settled(ir: NotebookIR) -> list[tuple[str, str | None, list[Stmt]]]:
@@ -471,7 +707,7 @@ def _figure_groups_settled(ir: NotebookIR) -> list[tuple[str, str | None, list[S
 # -- data flow -----------------------------------------------------------------------------
 
 def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpers: dict[str, Helper],
-          log: Log, inline: dict[str, str]) -> None:
+          log: Log, inline: dict[str, str], exprs: dict[int, dict[str, str]]) -> None:
     known = ir.import_names | set(helpers) | BUILTIN_NAMES
     defined_anywhere = {name for s in ir.statements for name in s.binds}
     env: dict[str, int] = {}  # name -> index of the step holding its current version
@@ -486,6 +722,9 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         for s in step.statements:
             names = list(s.reads)
             names.extend(inline[a.path] for a in s.analysis.files if a.path in inline)
+            if s.position in exprs:
+                names = [n for n in names if n not in _replaced_only(s, exprs[s.position])]
+                names.extend(n for n in exprs[s.position].values() if n in params)
             if s.query is not None:
                 names.extend(["database", f"{s.query.output}_sql"])
                 if "run_query" not in step.helpers:
@@ -560,6 +799,32 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
             if name in consumed.get(index, ()) or _is_result(name, step, last_writes, last_reads,
                                                              loop_names.get(index, set())):
                 step.outputs.append((name, ""))
+    # a name a cell shows again (`df.head()`, `print(acc)`) is an output of the step holding the version shown
+    writer: dict[str, int] = {}
+    step_at = {s.position: index for index, step in enumerate(steps) for s in step.statements}
+    for s in ir.statements:
+        for shown in s.shows:
+            owner = writer.get(shown.covers)
+            if owner is not None and steps[owner].kind != "figure" and not shown.covers.startswith("_") \
+                    and (shown.covers, "") not in steps[owner].outputs:
+                steps[owner].outputs.append((shown.covers, ""))
+        if s.position in step_at:
+            for name in s.writes:
+                writer[name] = step_at[s.position]
+
+
+def _replaced_only(s: Stmt, exprs: dict[str, str]) -> set[str]:
+    """Names ``s`` reads only inside path expressions that a param replaces (``f"{DATA}/y.csv"``)."""
+    inside: set[str] = set()
+    skipped: set[int] = set()
+    for node in s.subnodes:
+        if isinstance(node, ast.expr) and id(node) not in skipped and ast.dump(node) in exprs:
+            for inner in ast.walk(node):
+                skipped.add(id(inner))
+                if isinstance(inner, ast.Name):
+                    inside.add(inner.id)
+    outside = {n.id for n in s.subnodes if isinstance(n, ast.Name) and id(n) not in skipped}
+    return inside - outside
 
 
 def _last_reads(ir: NotebookIR) -> dict[str, int]:
@@ -571,7 +836,7 @@ def _last_reads(ir: NotebookIR) -> dict[str, int]:
     last: dict[str, int] = {}
     for s in ir.statements:
         if s.kind in ("code", "figure", "query", "helper"):
-            for name in s.reads:
+            for name in s.computes:
                 last[name] = s.position
             for fn in s.analysis.functions:
                 for name in fn.reads:
@@ -593,9 +858,185 @@ def _is_result(name: str, step: StepPlan, last_writes: dict[str, int], last_read
     """Whether no statement after the step's last write of ``name`` computes with it."""
     if name.startswith("_") or name in loops:
         return False
+    # NB: a name changed only through a helper that mutates it (`add(1)` appending to `items`)
+    #     is written by no statement: its last write is the step's end
     last_write = last_writes[name] if name in last_writes else max(
-        s.position for s in step.statements if name in s.writes)
+        (s.position for s in step.statements if name in s.writes),
+        default=max((s.position for s in step.statements), default=-1))
     return last_reads.get(name, -1) <= last_write
+
+
+# -- steps that do something: an output, a file or a figure ------------------------------
+
+def _steps(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]], params: dict[str, Param],
+           helpers: dict[str, Helper], log: Log, inline: dict[str, str], exprs: dict[int, dict[str, str]],
+           written: dict[int, list[str]]) -> list[StepPlan]:
+    """The steps of ``groups``, each with an output, a declared file or a figure.
+
+    A code group with none (``np.random.seed(0)`` alone in a cell, a loop that only prints)
+    is merged into the next step (else the previous one), so its code still runs where it
+    did relative to the code it affects; with no step to merge into, it is left out with a
+    note. The data flow is replayed after merging.
+    """
+    groups = [(kind, title, list(stmts)) for kind, title, stmts in groups]
+    for kind, _, stmts in groups:
+        if kind == "figure" and all(_closes(s, ir) for s in stmts):
+            for s in stmts:
+                log.notes.append(Note(s.cell, s.line, "dropped", s.code.split("\n")[-1].strip(),
+                                      "only closes or shows figures: each figure step closes its own figure"))
+    groups = [g for g in groups if not (g[0] == "figure" and all(_closes(s, ir) for s in g[2]))]
+    refusals = len(log.refusals)
+    while True:
+        del log.refusals[refusals:]
+        steps = [StepPlan("", kind, title, stmts) for kind, title, stmts in groups]
+        _flow(ir, steps, params, helpers, log, inline, exprs)
+        _files(steps, written)
+        empty = {i for i, step in enumerate(steps) if step.kind == "code" and not step.outputs and not step.files}
+        if not empty or all(i in empty or groups[i][0] == "query" for i in range(len(groups))):
+            return steps
+        keep = [i for i in range(len(groups)) if i not in empty and groups[i][0] != "query"]
+        merged = {i: list(groups[i][2]) for i in range(len(groups)) if i not in empty}
+        for i in sorted(empty):
+            target = next((k for k in keep if k > i), None)
+            target = target if target is not None else next((k for k in reversed(keep) if k < i), None)
+            first = groups[i][2][0]
+            if target is None:
+                merged[i] = list(groups[i][2])  # NB: no other step: kept, its effects unseen (a computed path)
+                continue
+            merged[target].extend(groups[i][2])
+            where = "next" if target > i else "previous"
+            log.notes.append(Note(first.cell, first.line, "merged", first.code.split("\n")[-1].strip(),
+                                  f"computes nothing another cell reads, writes no file and draws nothing: its code "
+                                  f"runs in the {where} step (cell {groups[target][2][0].cell})"))
+        groups = [(groups[i][0], groups[i][1], sorted(merged[i], key=lambda s: s.position)) for i in sorted(merged)]
+
+
+def _closes(s: Stmt, ir: NotebookIR) -> bool:
+    """``plt.close("all")``, ``plt.show()``, ``plt.clf()``: a statement that draws nothing."""
+    node = s.node
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    name = dotted_name(node.value.func)
+    return name is not None and ir.canonical(name) in ("matplotlib.pyplot.close", "matplotlib.pyplot.show",
+                                                       "matplotlib.pyplot.clf", "matplotlib.pyplot.cla")
+
+
+def _chdir(ir: NotebookIR, log: Log) -> None:
+    """``os.chdir``: steps all run in the project folder, so a change of folder cannot be kept.
+
+    Changing to the folder the notebook already runs in (``os.chdir(".")``) is left out with a
+    note; any other is refused with its cell.
+    """
+    for s in ir.statements:
+        if s.kind not in ("code", "figure", "setup", "display") or "chdir" not in s.code:
+            continue
+        for sub in s.subnodes:
+            name = dotted_name(sub.func) if isinstance(sub, ast.Call) else None
+            if name is None or ir.canonical(name) != "os.chdir" or not isinstance(sub, ast.Call):
+                continue
+            arg = sub.args[0] if sub.args else None
+            noop = isinstance(arg, ast.Constant) and isinstance(arg.value, str) \
+                and posixpath.normpath(arg.value or ".") == "."
+            if noop and isinstance(s.node, ast.Expr) and s.node.value is sub:
+                s.kind, s.reason = "blank", "changes to the folder the notebook already runs in"
+                log.notes.append(Note(s.cell, s.line, "dropped", ast.unparse(s.node),
+                                      "changes to the folder the notebook already runs in; steps run in the project "
+                                      "folder"))
+            else:
+                log.refusals.append(_refusal(s, f"`{ast.unparse(sub)}` changes the folder that every later cell "
+                                                "reads and writes files in; the pipeline's steps all run in the "
+                                                "project folder",
+                                             "use paths relative to the notebook's folder instead of changing "
+                                             "folder, then convert again"))
+            break
+
+
+def _written(ir: NotebookIR, log: Log) -> dict[int, list[str]]:
+    """Statement position → the files it writes through a literal path, relative to the project.
+
+    ``df.to_csv("out/x.csv")``, ``fig.savefig(...)``, ``joblib.dump(m, "m.pkl")``,
+    ``open("r.txt", "w")``, ``np.save``... A path outside the notebook's folder (absolute,
+    ``~``, ``..``) is refused: a step's files are declared relative to its project, and a
+    pipeline writing elsewhere would change files no run of it can restore or check.
+    """
+    out: dict[int, list[str]] = {}
+    constants = {name: value.value for name, value in _scope(ir)[0].items()
+                 if isinstance(value, ast.Constant) and isinstance(value.value, str)}
+    for s in ir.statements:
+        if s.kind not in ("code", "figure"):
+            continue
+        for access in [*s.analysis.files, *_constant_writes(s, constants)]:
+            path = access.path
+            if access.mode != "write" or "://" in path or not path.strip() or any(c in path for c in "*?[\n"):
+                continue
+            normal = posixpath.normpath(path.replace("\\", "/"))
+            if normal.startswith(("/", "~", "../")) or normal == ".." or Path(path).is_absolute():
+                log.refusals.append(Refusal(s.cell, access.line + s.line - 1,
+                                            f"writes `{path}`, outside the notebook's folder: a pipeline declares the "
+                                            "files its steps write relative to its project folder",
+                                            "write under the notebook's folder (for example `out/"
+                                            f"{posixpath.basename(normal) or 'file'}`), then convert again"))
+                continue
+            if normal != ".":
+                out.setdefault(s.position, []).append(normal)
+    return out
+
+
+def _constant_writes(s: Stmt, constants: dict[str, str]) -> list[FileAccess]:
+    """Writes through a name bound once to a literal path: ``OUT = "summary.csv"``, ``df.to_csv(OUT)``."""
+    from ..analysis.cells import _WRITE_METHODS
+
+    found: list[FileAccess] = []
+    for sub in s.subnodes:
+        if not (isinstance(sub, ast.Call) and isinstance(sub.func, (ast.Attribute, ast.Name))):
+            continue
+        tail = sub.func.attr if isinstance(sub.func, ast.Attribute) else sub.func.id
+        arg: ast.expr | None = None
+        if tail == "open" and isinstance(sub.func, ast.Name) and len(sub.args) > 1 \
+                and isinstance(sub.args[1], ast.Constant) and any(c in str(sub.args[1].value) for c in "wax+"):
+            arg = sub.args[0]
+        elif tail == "dump" and len(sub.args) > 1:
+            arg = sub.args[1]
+        elif tail in _WRITE_METHODS and tail != "dump" and sub.args:
+            arg = sub.args[0]
+        if isinstance(arg, ast.Name) and arg.id in constants:
+            found.append(FileAccess(constants[arg.id], sub.lineno, "write", tail))
+    return found
+
+
+def _files(steps: list[StepPlan], written: dict[int, list[str]]) -> None:
+    """Each step's declared files (a file several steps write is declared by the last one) and
+    the folders it must create first: those of its files that no statement of the step creates
+    (``os.makedirs``, ``Path(...).mkdir``), since the notebook found them in its folder."""
+    last: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        for s in step.statements:
+            for path in written.get(s.position, ()):
+                last[path] = index
+    for index, step in enumerate(steps):
+        paths = list(dict.fromkeys(p for s in step.statements for p in written.get(s.position, ())))
+        step.files = [p for p in paths if last[p] == index]
+        made = _folders_made(step) if paths else set()
+        step.folders = sorted({parent for p in paths if (parent := posixpath.dirname(p))
+                               and not any(m == parent or m.startswith(parent + "/") for m in made)})
+
+
+def _folders_made(step: StepPlan) -> set[str]:
+    made: set[str] = set()
+    for s in step.statements:
+        for sub in s.subnodes:
+            if not (isinstance(sub, ast.Call) and isinstance(sub.func, (ast.Attribute, ast.Name))):
+                continue
+            func = sub.func
+            attr = func.attr if isinstance(func, ast.Attribute) else func.id
+            if attr not in ("makedirs", "mkdir"):
+                continue
+            arg = sub.args[0] if sub.args else None
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call) and func.value.args:
+                arg = func.value.args[0]  # Path("out").mkdir()
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                made.add(posixpath.normpath(arg.value))
+    return made
 
 
 # -- naming --------------------------------------------------------------------------------

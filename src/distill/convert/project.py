@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import gc
 import hashlib
 import json
 import keyword
@@ -43,8 +44,8 @@ from ..notebook.read import read_notebook
 from ..pipeline.secrets import mask
 from . import emit
 from .emit import quiet_parse
-from .ir import NotebookIR, build_ir
-from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, slug
+from .ir import build_ir
+from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, project_relative, slug
 from .report import conversion_report
 from .tests_gen import lib_tests, pipeline_tests
 from .transforms import TRANSFORMS, Log, Note, Refusal, apply
@@ -87,6 +88,12 @@ class Conversion:
     environment: tuple[tuple[str, str], ...] = ()  # (variable, param) of each secret the pipeline reads
     moved_aside: Path | None = None  # where the folder that was at ``output`` went (``--force``)
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the project still lacks, in words: modules found nowhere, data files not found."""
+        return tuple(("" if not n.cell else f"cell {n.cell}: ") + f"{n.text}: {n.why}"
+                     for n in self.notes if n.action == "missing")
+
 
 def convert(notebook: str | os.PathLike[str], output: str | os.PathLike[str], *, name: str | None = None,
             force: bool = False) -> Conversion:
@@ -121,7 +128,15 @@ def convert(notebook: str | os.PathLike[str], output: str | os.PathLike[str], *,
                                 f"unchanged earlier conversion, and moves anything else aside to "
                                 f"{target.name}.old-<time>")
     package = _package_name(source, name)
-    files, plan, notes = build_project(source, package)
+    # Conversion builds many small records and frees none until it ends: the cyclic collector
+    # would only rescan them (a fifth of the time on large notebooks).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        files, plan, notes = build_project(source, package)
+    finally:
+        if collecting:
+            gc.enable()
     moved = _write(target, files, force)
     used = {n for step in plan.steps for n in step.params}
     environment = tuple((p.env, p.name) for p in sorted(plan.params.values(), key=lambda p: p.name)
@@ -193,27 +208,23 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     ir = plan.ir
     nb = ir.notebook
     folder = source.resolve().parent
-    local_modules = _local_modules(ir, folder)
+    local = _local_modules(plan, folder)
+    local_modules = set(local.found)
     title = _title(nb)
     files: dict[str, str | bytes | Path] = {}
-    pipeline = emit.pipeline_module(plan, package, title, local_modules)
-    lib = emit.lib_module(plan, title, local_modules)
+    data_notes = _data_files(plan, files, folder)  # NB: before emitting: a copied file's param names the copy
+    pipeline = emit.rewrite_local_imports(emit.pipeline_module(plan, package, title, local_modules), local.names,
+                                          package)
+    lib = emit.rewrite_local_imports(emit.lib_module(plan, title, local_modules), local.names, package)
     files[f"src/{package}/__init__.py"] = f'"""{title}, converted from {source.name} by distill."""\n'
     files[f"src/{package}/pipeline.py"] = pipeline
     files[f"src/{package}/lib.py"] = lib
-    for module in sorted(local_modules):
-        path = folder / f"{module}.py"
-        if path.is_file():
-            files[f"src/{module}.py"] = path
-        elif (folder / module).is_dir():
-            for file in sorted((folder / module).rglob("*.py")):
-                files[f"src/{module}/{file.relative_to(folder / module).as_posix()}"] = file
+    module_notes = _copy_modules(local, package, files)
     for step in plan.steps:
         query = step.statements[0].query if step.kind == "query" else None
         if query is not None:
             files[query.file] = f"-- {query.output}: from cell {step.statements[0].cell} of {source.name}\n{query.sql}"
-    data_notes = _data_files(plan, files, folder)
-    requirements, dep_notes = _requirements(plan, log, local_modules, pipeline + lib)
+    requirements, dep_notes = _requirements(plan, log, local, pipeline + lib, package)
     files["pyproject.toml"] = _pyproject(package, title, requirements)
     files["params.yaml"] = _params_yaml(plan)
     files["conftest.py"] = CONFTEST
@@ -221,7 +232,7 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     files["tests/__init__.py"] = ""
     files["tests/test_pipeline.py"] = pipeline_tests()
     files["tests/test_lib.py"] = lib_tests(plan, package)
-    notes = [*log.notes, *data_notes, *dep_notes]
+    notes = [*log.notes, *data_notes, *module_notes, *dep_notes]
     secrets = _notebook_secrets(plan)
     findings = tuple(dataclasses.replace(f, message=mask(f.message, secrets)) for f in _lint(source))
     files["CONVERSION.md"] = conversion_report(source, plan, notes, requirements, package, findings)
@@ -270,13 +281,133 @@ def _title(nb: Notebook) -> str:
     return nb.path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or "Notebook"
 
 
-def _local_modules(ir: NotebookIR, folder: Path) -> set[str]:
-    out = set()
-    for s in ir.imports:
+#: Names the generated package holds already: a local module of that name is copied as ``<name>_module``.
+TAKEN_IN_PACKAGE = frozenset({"pipeline", "lib", "__init__", "__main__"})
+#: How many folders above the notebook's are searched for its own modules (a repository's root stops it).
+MAX_PARENTS = 3
+_SKIP_FOLDERS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git"})
+
+
+@dataclass
+class LocalModules:
+    """The notebook's own modules, found by path and read with ``ast`` only (never imported).
+
+    Attributes:
+        found: top-level name → its file (``formats.py``) or package folder (``homemade/``).
+        names: top-level name → its name inside the generated package.
+        third_party: top-level names the copied modules import that are neither local nor
+            standard: pinned like the notebook's own imports.
+        missing: top-level name → who imports it, for modules found nowhere (not standard,
+            not installed, not local): a warning, never a pin.
+        unparsable: copied files that do not parse, copied as they are.
+    """
+
+    found: dict[str, Path] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    third_party: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    unparsable: list[Path] = field(default_factory=list)
+
+
+def _module_at(folder: Path, top: str) -> Path | None:
+    """``folder/top.py``, or the package ``folder/top/`` (with ``__init__.py`` or modules in it)."""
+    try:
+        if (folder / f"{top}.py").is_file():
+            return folder / f"{top}.py"
+        package = folder / top
+        if package.is_dir() and ((package / "__init__.py").is_file() or any(package.glob("*.py"))):
+            return package
+    except OSError:
+        return None
+    return None
+
+
+def _module_files(found: Path) -> list[Path]:
+    if found.is_file():
+        return [found]
+    return [f for f in sorted(found.rglob("*.py"))
+            if not _SKIP_FOLDERS.intersection(f.relative_to(found).parts) and f.is_file()]
+
+
+def _search_folders(plan: ConversionPlan, folder: Path) -> tuple[list[Path], list[Path]]:
+    """Where the notebook's own modules are looked for: before the installed packages (the
+    notebook's folder, ``sys.path.insert``), and after them (``sys.path.append``, then the
+    folders above the notebook's, up to a repository's root)."""
+    front = [folder, *(path for path, first in plan.module_paths if first)]
+    back = [path for path, first in plan.module_paths if not first]
+    for parent in list(folder.parents)[:MAX_PARENTS]:
+        back.append(parent)
+        if (parent / ".git").exists():
+            break
+    return list(dict.fromkeys(front)), [p for p in dict.fromkeys(back) if p not in front]
+
+
+def _local_modules(plan: ConversionPlan, folder: Path) -> LocalModules:
+    """The notebook's own modules and, transitively, the modules they import: what is copied
+    into the package, what the copies need installed, and what is found nowhere."""
+    front, back = _search_folders(plan, folder)
+    local = LocalModules()
+    queue: list[tuple[str, str]] = []
+    for s in plan.ir.statements:
         for imp in s.analysis.imports:
-            if not imp.level and is_local(imp.top, folder) and not is_standard(imp.top):
-                out.add(imp.top)
-    return out
+            if not imp.level and imp.module:
+                queue.append((imp.top, "the notebook"))
+    seen: set[str] = set()
+    while queue:
+        top, by = queue.pop(0)
+        if top in seen or is_standard(top) or top in KERNEL_MODULES or top == "distill":
+            continue
+        seen.add(top)
+        found = next((m for m in (_module_at(d, top) for d in front) if m is not None), None)
+        if found is None and top not in _installed_modules():
+            found = next((m for m in (_module_at(d, top) for d in back) if m is not None), None)
+        if found is None:
+            if top not in _installed_modules():
+                local.missing.setdefault(top, by)
+            elif by != "the notebook":
+                local.third_party.setdefault(top, by)
+            continue
+        local.found[top] = found
+        name = top if top not in TAKEN_IN_PACKAGE else f"{top}_module"
+        local.names[top] = name
+        for file in _module_files(found):
+            try:
+                tree = ast.parse(file.read_bytes())
+            except (SyntaxError, ValueError, OSError):
+                local.unparsable.append(file)
+                continue
+            for node in ast.walk(tree):
+                tops = [a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module.split(".")[0]] if isinstance(node, ast.ImportFrom) and not node.level \
+                    and node.module else []
+                queue.extend((t, file.name) for t in tops if t != top)
+    return local
+
+
+def _copy_modules(local: LocalModules, package: str, files: dict[str, str | bytes | Path]) -> list[Note]:
+    """Copy each local module into the package, its imports of the others rewritten to it."""
+    notes: list[Note] = []
+    for top, found in sorted(local.found.items()):
+        name = local.names[top]
+        for file in _module_files(found):
+            rel = f"{name}.py" if found.is_file() else f"{name}/{file.relative_to(found).as_posix()}"
+            target = f"src/{package}/{rel}"
+            if file in local.unparsable:
+                files[target] = file
+                continue
+            text = file.read_text(encoding="utf-8", errors="surrogateescape")
+            rewritten = emit.rewrite_local_imports(text, local.names, package)
+            files[target] = file if rewritten == text else rewritten
+        where = found.name
+        notes.append(Note(0, None, "module", f"import {top}",
+                          f"the notebook's own module {where} (from {found.parent}) is copied into the package as "
+                          f"src/{package}/{name}{'.py' if found.is_file() else '/'}; imports of it point there"))
+    for top, by in sorted(local.missing.items()):
+        notes.append(Note(0, None, "missing", f"import {top}",
+                          f"imported by {by}, but found nowhere: not in the standard library, not installed, not "
+                          f"beside the notebook nor in the folders it adds to sys.path; not a dependency. Add its "
+                          f"distribution to pyproject.toml, or put the module beside the notebook and convert again"))
+    return notes
 
 
 def _data_files(plan: ConversionPlan, files: dict[str, str | bytes | Path], folder: Path) -> list[Note]:
@@ -288,30 +419,93 @@ def _data_files(plan: ConversionPlan, files: dict[str, str | bytes | Path], fold
         if value.startswith("queries/"):
             continue  # written with the project
         if param.source_file is None:
-            notes.append(Note(param.cell, param.line, "data", value,
-                              "the file was not found beside the notebook; put it at this path in the project"))
+            param.value = project_relative(value)
+            notes.append(Note(param.cell, param.line, "missing", value,
+                              f"the file was not found where the notebook reads it: put it at {param.value} in the "
+                              f"project, or set the param `{param.name}` in params.yaml to where it is"))
             continue
         size = param.source_file.stat().st_size
         relative = Path(value)
         if relative.is_absolute() or ".." in relative.parts:
             relative = Path("data") / param.source_file.name
         if size > MAX_COPY_BYTES:
-            rel = os.path.relpath(param.source_file, start=Path.cwd())
+            where = str(param.source_file.resolve())
             notes.append(Note(param.cell, param.line, "data", value,
-                              f"{size // (1024 * 1024)} MiB: not copied; the default points at {rel}"))
-            param.value = rel
+                              f"{size // (1024 * 1024)} MiB: not copied; the default points at {where} (set the "
+                              f"param `{param.name}` in params.yaml to move it)"))
+            param.value = where
             continue
         files[relative.as_posix()] = param.source_file
         param.value = relative.as_posix()
         notes.append(Note(param.cell, param.line, "data", value,
                           f"copied into the project as {relative.as_posix()} (a Path param: a change re-runs what reads it)"))
+    notes.extend(_copy_listings(plan, files, folder))
+    return notes
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The folders of a glob pattern before its first wildcard (``logs/2024/*.csv`` → ``logs/2024``)."""
+    parts = Path(pattern).parts
+    for index, part in enumerate(parts):
+        if any(c in part for c in "*?["):
+            return Path(*parts[:index]).as_posix() if index else "."
+    return Path(pattern).as_posix()
+
+
+#: At most this many files of one listing (a glob, a folder) are copied.
+MAX_LISTED_FILES = 1000
+
+
+def _copy_listings(plan: ConversionPlan, files: dict[str, str | bytes | Path], folder: Path) -> list[Note]:
+    """Every file a listing the notebook reads matches (``glob.glob("logs/*.csv")``, a
+    folder), copied to the listing's place in the project."""
+    import glob as globbing
+
+    notes: list[Note] = []
+    for listing in plan.globs:
+        pattern = listing.pattern
+        literal = _literal_prefix(pattern)
+        target_base = Path(_literal_prefix(listing.target))
+        base = folder / literal
+        try:
+            if base.is_file():
+                matches = [literal]
+                target_base = Path(listing.target).parent
+                base = base.parent
+            elif literal == pattern:  # a folder: the files in it
+                matches = sorted(globbing.glob(os.path.join(globbing.escape(pattern), "*"), root_dir=folder))
+            else:
+                matches = sorted(globbing.glob(pattern, root_dir=folder, recursive=True))
+        except OSError:
+            matches = []
+        copied = skipped = 0
+        for match in matches:
+            source = Path(match) if Path(match).is_absolute() else folder / match
+            if not source.is_file() or copied >= MAX_LISTED_FILES:
+                continue
+            if source.stat().st_size > MAX_COPY_BYTES:
+                skipped += 1
+                continue
+            files.setdefault((target_base / os.path.relpath(source, base)).as_posix(), source)
+            copied += 1
+        moved = f" (the code now reads {listing.target})" if listing.target != pattern else ""
+        if not copied:
+            notes.append(Note(listing.cell, listing.line, "missing", pattern,
+                              f"nothing matches it where the notebook reads it: put the files at {listing.target} "
+                              f"in the project"))
+        else:
+            extra = f"; {skipped} over {MAX_COPY_BYTES // (1024 * 1024)} MiB not copied" if skipped else ""
+            notes.append(Note(listing.cell, listing.line, "data", pattern,
+                              f"{copied} file{'s' if copied != 1 else ''} copied into the project under "
+                              f"{target_base.as_posix()}/{moved}{extra}"))
     return notes
 
 
 
-def _requirements(plan: ConversionPlan, log: Log, local_modules: set[str], code: str) -> tuple[list[str], list[Note]]:
+def _requirements(plan: ConversionPlan, log: Log, local: LocalModules, code: str,
+                  package: str) -> tuple[list[str], list[Note]]:
     tree = quiet_parse(code)
-    tops: dict[str, None] = {}
+    tops: dict[str, None] = dict.fromkeys(local.third_party)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -321,8 +515,10 @@ def _requirements(plan: ConversionPlan, log: Log, local_modules: set[str], code:
     notes: list[Note] = []
     found: dict[str, str] = {}
     for top in tops:
-        if top in local_modules or is_standard(top) or top in KERNEL_MODULES or top == "distill":
-            continue
+        if top in local.found or is_standard(top) or top in KERNEL_MODULES or top in ("distill", package):
+            continue  # NB: the project never lists itself, nor the notebook's own modules (copied into it)
+        if top in local.missing or top not in _installed_modules():
+            continue  # found nowhere: a warning (``_copy_modules``), never a pin
         dist = distributions_for(top)[0]
         found.setdefault(normalize(dist), _pin(dist, notes, f"import {top}"))
     for spec in log.requirements:

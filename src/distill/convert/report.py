@@ -43,6 +43,11 @@ def conversion_report(source: Path, plan: ConversionPlan, notes: Sequence[Note],
            "", "Check it with `distill verify NOTEBOOK .`: it runs the notebook and the pipeline and compares "
            "every step output.", "", "## Steps", "",
            "| step | kind | cells | inputs | outputs | params |", "| --- | --- | --- | --- | --- | --- |"]
+    missing = [n for n in notes if n.action == "missing"]  # modules found nowhere, data files not found
+    if missing:
+        at = out.index("## Steps")
+        out[at:at] = ["## Before you run it", "", *(f"- {f'cell {n.cell}: ' if n.cell else ''}`{_cell(n.text)}`: "
+                                                   f"{_cell(n.why)}" for n in missing), ""]
     for step in plan.steps:
         inputs = ", ".join(v if v == n else f"{v} (as {n})" for n, v in step.inputs) or "—"
         outputs = ", ".join(v for _, v in step.outputs) or ("the figure" if step.kind == "figure" else "—")
@@ -97,8 +102,9 @@ def conversion_report(source: Path, plan: ConversionPlan, notes: Sequence[Note],
     displays = [s for s in ir.statements if s.kind == "display"]
     out += ["", "## Left out, changed or not converted", ""]
     rows = [(n.cell, n.line or 0, n.action, n.text, n.why) for n in notes]
-    rows += [(s.cell, s.line, "display", s.code.split("\n")[-1].strip(), "shows a value; not part of the pipeline")
-             for s in displays]
+    rows += [(s.cell, s.line, "display", s.code.split("\n")[-1].strip(),
+              "a display of an existing value; verify compares that value" if s.reason == "a display of an existing "
+              "value" else "shows a value; not part of the pipeline") for s in displays]
     if rows:
         out += ["| cell | line | what | source | why |", "| --- | --- | --- | --- | --- |"]
         for number, line, action, text, why in sorted(rows, key=lambda r: (r[0], r[1])):

@@ -18,6 +18,7 @@ Responsibilities:
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import os
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +55,15 @@ class Row:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CellCoverage:
+    """A cell that printed or showed something when the notebook ran, and what covers it."""
+
+    cell: int
+    covered_by: tuple[str, ...]
+    reason: str | None
+
+
 @dataclass
 class Verification:
     """The outcome of ``verify``."""
@@ -62,6 +73,7 @@ class Verification:
     pipeline_seconds: float = 0.0
     recorded: list[str] = field(default_factory=list)
     recorded_calls: list[str] = field(default_factory=list)
+    cells: list[CellCoverage] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """What ``distill verify --json`` prints: every compared output, and the exit code."""
@@ -76,6 +88,7 @@ class Verification:
             "pipeline_seconds": round(self.pipeline_seconds, 3),
             "recorded": self.recorded,
             "recorded_calls": self.recorded_calls,
+            "cells": [{"cell": c.cell, "covered_by": list(c.covered_by), "reason": c.reason} for c in self.cells],
         }
 
     @property
@@ -130,16 +143,18 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
     plan = plan_for(source)
     package = _package(root)
     result = Verification()
-    with tempfile.TemporaryDirectory(prefix="distill-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="distill-verify-") as tmp, _project_importable(root):
         capture = Path(tmp) / "values"
         capture.mkdir()
         started = time.monotonic()
-        drawn = _run_notebook(source, plan, capture, timeout, log)
+        shown: set[int] = set()
+        drawn = _run_notebook(source, plan, capture, timeout, log, shown)
         result.notebook_seconds = time.monotonic() - started
         started = time.monotonic()
         _run_pipeline(root, timeout, log)
         result.pipeline_seconds = time.monotonic() - started
-        taint = _taint(plan, source)
+        statement_taint: dict[int, str] = {}
+        taint = _taint(plan, source, statement_taint)
         notebook_values: dict[str, Any] = {}
         for step in plan.steps:
             for _, version in _outputs(step):
@@ -188,9 +203,18 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
                     detail = f"not comparable: {taint[step.name][name]}"
                 result.rows.append(Row(version, step.name, describe(expected), describe(actual), status,
                                        comparison.how, detail))
+        for step in plan.steps:
+            for path in step.files:
+                result.rows.append(_file_row(path, step.name, capture / "files" / path, root / path, package,
+                                             rtol=rtol, atol=atol, probes=probes))
+        result.cells = _coverage(plan, shown, result.rows, notebook_values, statement_taint)
+        result.rows += [Row(f"cell {c.cell}", "—", "printed or shown", "—", "missing", "coverage",
+                            f"cell {c.cell} showed output that no compared value covers")
+                        for c in result.cells if not c.covered_by and c.reason is None]
         if any(row.status == "different" for row in result.rows):
             result.rows = _second_run(source, plan, Path(tmp) / "again", timeout, log, package, result.rows,
-                                      notebook_values, rtol=rtol, atol=atol, probes=probes)
+                                      notebook_values, rtol=rtol, atol=atol, probes=probes,
+                                      first_files=capture / "files")
         if record:
             from .project import record_in_manifest
 
@@ -200,8 +224,90 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
     return result
 
 
+def _coverage(plan: ConversionPlan, shown: set[int], rows: list[Row], values: dict[str, Any],
+              taint: dict[int, str]) -> list[CellCoverage]:
+    """For each cell that printed or showed something, the compared outputs covering it, or why none does.
+
+    A new value a cell shows is its own output; a re-display (``df.head()``, ``print(acc)``) is
+    covered by the output holding that name where the cell runs; output a statement prints
+    otherwise (inside a loop, from a helper or a library) by the outputs it reads or writes.
+    """
+    ir = plan.ir
+    compared = {row.name: row for row in rows}
+    step_of = {s.position: step for step in plan.steps for s in step.statements}
+    holders: list[tuple[int, str, str]] = []  # (position of the last write in its step, name, output)
+    for step in plan.steps:
+        for name, version in _outputs(step):
+            writers = [s.position for s in step.statements if name in s.writes] or [s.position for s in step.statements]
+            holders.append((max(writers), name, version))
+    holders.sort()
+
+    def holder(name: str, position: int) -> str | None:
+        found = None
+        for at, held, version in holders:
+            if at > position:
+                break
+            if held == name and version in compared:
+                found = version
+        return found
+
+    out: list[CellCoverage] = []
+    for cell in sorted(shown):
+        covered: list[str] = []
+        again = new = text = False
+        reason: str | None = None
+        statements = [s for s in ir.statements if s.cell == cell]
+        fallback = not any(s.shows for s in statements)  # output printed by statements that show nothing
+        for s in statements:
+            owner = step_of.get(s.position)
+            if owner is not None and owner.kind == "figure":
+                covered.append(owner.name)
+                continue
+            if s.position in taint:
+                reason = reason or taint[s.position].split(" in cell")[0]
+            for x in s.shows:
+                if x.result:
+                    held = dict(owner.outputs).get(x.result) if owner is not None else None
+                    if held is not None and held in compared:
+                        covered.append(held)
+                        new = True
+                elif x.covers:
+                    held = holder(x.covers, s.position)
+                    if held is not None:
+                        covered.append(held)
+                        again = True
+                    elif x.covers in plan.params:
+                        text = True
+                else:
+                    text = True
+            if fallback and s.kind in ("code", "display"):
+                names = (*s.reads, *s.writes) if s.kind == "code" else s.reads
+                found = [v for v in (holder(n, s.position) for n in names) if v is not None]
+                covered += found
+                again |= bool(found)
+            elif fallback:
+                text = True
+        covered = list(dict.fromkeys(covered))
+        for version in covered:
+            row, value = compared.get(version), values.get(version)
+            if isinstance(value, _Unpicklable):
+                reason = "unpicklable"
+            elif row is not None and row.status == "incomparable":
+                reason = reason or ("the clock" if "the clock" in row.detail else "unseeded randomness"
+                                    if "randomness" in row.detail else "nondeterministic")
+        if reason is None and covered and again and not new:
+            reason = "display of an existing value"
+        if reason is None and not covered and not any(s.kind in ("code", "display") for s in statements):
+            reason = "no value of the notebook (imports, settings, magics or shell commands)"
+        if reason is None and not covered and text:
+            reason = "fixed text, or no value of the notebook"
+        out.append(CellCoverage(cell, tuple(covered), reason))
+    return out
+
+
 def _second_run(source: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any, package: str,
-                rows: list[Row], first: dict[str, Any], *, rtol: float, atol: float, probes: list[Any]) -> list[Row]:
+                rows: list[Row], first: dict[str, Any], *, rtol: float, atol: float, probes: list[Any],
+                first_files: Path) -> list[Row]:
     """Run the notebook once more: a value that also differs between two runs of the notebook is
     nondeterministic (not comparable, with the cell computing it), whatever the cause — unseeded
     randomness, the clock, a library's own state; the rest are real differences."""
@@ -214,7 +320,14 @@ def _second_run(source: Path, plan: ConversionPlan, folder: Path, timeout: float
     cells = _output_cells(plan)
     out = []
     for row in rows:
-        if row.status == "different" and row.how != "figure":
+        if row.status == "different" and row.name.startswith("file:"):
+            path = row.name.removeprefix("file:")
+            again_row = _file_row(path, row.step, first_files / path, folder / "files" / path, package,
+                                  rtol=rtol, atol=atol, probes=probes)
+            if again_row.status == "different":
+                row = Row(row.name, row.step, row.notebook, row.pipeline, "incomparable", row.how,
+                          "not comparable: the notebook writes a different file on a second run: nondeterministic")
+        elif row.status == "different" and row.how != "figure":
             again = _load_capture(folder, row.name, package)
             expected = first.get(row.name, _MISSING)
             comparable = again is not _MISSING and expected is not _MISSING and not isinstance(again, _Unpicklable)
@@ -271,6 +384,24 @@ def _two_dimensional(value: Any) -> bool:
 # -- the notebook run ----------------------------------------------------------------------
 
 CAPTURE_CODE = '''\
+import time as __distill_time__
+__distill_started__ = __distill_time__.time() - 1
+
+def __distill_files__(paths):
+    import os, shutil
+    for path in paths:
+        target = os.path.join({folder!r}, "files", path)
+        try:
+            if os.path.getmtime(path) < __distill_started__:
+                continue  # left by an earlier run: this run did not write it
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.isdir(path):
+                shutil.copytree(path, target, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(path, target)
+        except OSError:
+            pass
+
 def __distill_capture__(names):
     import os, pickle
     namespace = get_ipython().user_ns
@@ -343,6 +474,8 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
         else:
             code = "__distill_capture__({" + ", ".join(f"{v!r}: {n!r}" for n, v in step.outputs) + "})"
         after.setdefault((last.cell, last.end_line), []).append(code)
+        if step.files:
+            after[(last.cell, last.end_line)].append(f"__distill_files__({step.files!r})")
     for helper in plan.helpers.values():
         if helper.kind == "function":
             s = helper.stmt
@@ -356,6 +489,8 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
         lines = cell.source.split("\n")
         cuts = sorted(end for (c, end) in after if c == number)
         magic = lines and any(line.lstrip().startswith("%%") for line in lines[:1] if line.strip())
+        lines, tail = (lines, "") if magic else _bind_shown(plan, number, lines, cuts)
+        first = len(cells)
         start = 0
         for end in cuts:
             chunk = lines[start:end] if not magic else lines
@@ -373,12 +508,52 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
         if start < len(lines) and "\n".join(lines[start:]).strip():
             cells.append(new_code_cell("\n".join(lines[start:])))
             origin[len(cells) - 1] = number
+        if tail and len(cells) > first:
+            cells[-1].source += "\n" + tail
     node.cells = cells
     return node, origin
 
 
-def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any) -> set[int]:
-    """Run the instrumented copy; returns the original numbers of cells that displayed an image."""
+def _bind_shown(plan: ConversionPlan, number: int, lines: list[str], cuts: list[int]) -> tuple[list[str], str]:
+    """The cell's lines with the new values its statements show bound to their output names (as
+    in the pipeline), and the line that shows the cell's last value again after the capture code.
+
+    NB: `model.fit(X, y)` ending a step at the end of a cell: the capture code would be the
+        cell's last expression, so the model would no longer show; it is shown again after it
+    """
+    from .emit import result_code
+    from .ir import _silenced
+
+    ir = plan.ir
+    statements = [s for s in ir.statements if s.cell == number]
+    if not statements:
+        return lines, ""
+    converted = ir.cell_sources.get(number, "").split("\n")
+    out = list(lines)
+    tail = ""
+    for s in statements:
+        value = getattr(s.node, "value", None)
+        shows_last = s is statements[-1] and isinstance(s.node, ast.Expr) and not _silenced(s, ir)
+        if not s.results and not (shows_last and s.end_line in cuts):
+            continue
+        if out[s.first_line - 1:s.end_line] != converted[s.first_line - 1:s.end_line] or out[s.line - 1][:1].isspace():
+            continue
+        if s.results:
+            out[s.first_line - 1:s.end_line] = [result_code(s, notebook=True)] + [""] * (s.end_line - s.first_line)
+            if shows_last and len(s.results) == 1 and any(x.result and x.node is value for x in s.shows):
+                tail = s.results[0]
+        else:
+            out[s.line - 1] = "__distill_shown__ = " + out[s.line - 1]
+            tail = "__distill_shown__"
+    return out, tail
+
+
+def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any,
+                  shown: set[int] | None = None) -> set[int]:
+    """Run the instrumented copy; returns the original numbers of cells that displayed an image.
+
+    ``shown``, when given, receives the cells that printed (stdout) or showed a value other than an image.
+    """
     try:
         import nbclient
     except ImportError as exc:
@@ -411,6 +586,10 @@ def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: f
             data = output.get("data", {})
             if any(kind.startswith("image/") for kind in data):
                 drawn.add(origin.get(index, 0))
+            elif shown is not None and origin.get(index, 0) and (
+                    output.get("output_type") == "execute_result" or (output.get("output_type") == "display_data")
+                    or (output.get("output_type") == "stream" and output.get("name") == "stdout")):
+                shown.add(origin[index])
     return drawn
 
 
@@ -445,7 +624,91 @@ class _MainUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if module == "__main__":
             module = f"{self.package}.lib"
-        return super().find_class(module, name)
+        try:
+            return super().find_class(module, name)
+        except ModuleNotFoundError:
+            # A local module of the notebook's, copied into the project's package.
+            return super().find_class(f"{self.package}.{module}", name)
+
+
+# -- files the steps write ----------------------------------------------------------------
+
+#: Files compared by existence and size: their bytes hold timestamps and renderer details.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".svg", ".pdf", ".gif", ".bmp", ".tif", ".tiff", ".webp",
+                            ".eps", ".ps"})
+PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".sav", ".pck", ".pcl"})
+
+
+def _file_row(path: str, step: str, expected: Path, actual: Path, package: str, *, rtol: float, atol: float,
+              probes: list[Any]) -> Row:
+    """``file:<path>``: the file the notebook wrote (copied where its step ended) against the
+    one the pipeline wrote in the project: tables (CSV, Parquet, JSON) and pickles by value,
+    images by existence and size, other files by bytes."""
+    from ..testing import compare
+
+    name = f"file:{path}"
+    missing = [side for side, file in (("notebook", expected), ("pipeline", actual)) if not file.exists()]
+    if missing:
+        return Row(name, step, _file_text(expected), _file_text(actual), "missing", "file",
+                   f"no file from the {' or the '.join(missing)}")
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES and expected.is_file() and actual.is_file():
+        sizes = expected.stat().st_size, actual.stat().st_size
+        ok = min(sizes) > 0
+        return Row(name, step, _file_text(expected), _file_text(actual), "equal" if ok else "different", "image",
+                   "" if ok else "an empty image")
+    how, left = _load_file(expected, package)
+    other, right = _load_file(actual, package)
+    if how != other:  # NB: one side loads as a table and the other does not: compare what is on disk
+        how, left, right = "bytes", _file_bytes(expected), _file_bytes(actual)
+    comparison = compare(left, right, rtol=rtol, atol=atol, probes=probes)
+    return Row(name, step, _file_text(expected), _file_text(actual), "equal" if comparison.equal else "different",
+               f"file ({how})", comparison.detail)
+
+
+def _load_file(file: Path, package: str) -> tuple[str, Any]:
+    """How a written file is compared, and its value: a table, a pickled value, an array, or bytes."""
+    suffix = file.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            import pandas as pd
+
+            return "table", pd.read_csv(file, sep="\t" if suffix == ".tsv" else ",")
+        if suffix in (".parquet", ".pq"):
+            import pandas as pd
+
+            return "table", pd.read_parquet(file)
+        if suffix == ".json" and file.is_file():
+            return "value", json.loads(file.read_text())
+        if suffix in (".npy", ".npz") and file.is_file():
+            import numpy as np
+
+            with open(file, "rb") as handle:
+                loaded = np.load(handle, allow_pickle=False)
+                return "value", dict(loaded) if suffix == ".npz" else loaded
+        if suffix in PICKLE_SUFFIXES and file.is_file():
+            try:
+                return "value", _MainUnpickler(io.BytesIO(file.read_bytes()), package).load()
+            except Exception:  # noqa: BLE001 - a joblib file with its arrays stored apart
+                import joblib  # type: ignore[import-untyped]
+
+                return "value", joblib.load(file)
+    except Exception:  # noqa: BLE001 - a file that does not load as its name says is compared by bytes
+        pass
+    return "bytes", _file_bytes(file)
+
+
+def _file_bytes(file: Path) -> Any:
+    if file.is_dir():
+        return {p.relative_to(file).as_posix(): p.read_bytes() for p in sorted(file.rglob("*")) if p.is_file()}
+    return file.read_bytes()
+
+
+def _file_text(file: Path) -> str:
+    if not file.exists():
+        return "—"
+    if file.is_dir():
+        return "folder"
+    return f"file ({file.stat().st_size} bytes)"
 
 
 # -- the pipeline run ----------------------------------------------------------------------
@@ -487,10 +750,27 @@ def _load_outputs(root: Path, names: list[str]) -> dict[str, Any]:
     return values
 
 
+@contextlib.contextmanager
+def _project_importable(root: Path) -> Iterator[None]:
+    """The project's sources on ``sys.path`` while values are loaded: values of its own classes
+    (its lib, the local modules copied into it) unpickle from there, on both sides."""
+    added = [str(folder) for folder in (root / "src", root) if folder.is_dir() and str(folder) not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for folder in added:
+            if folder in sys.path:
+                sys.path.remove(folder)
+
+
 # -- randomness ----------------------------------------------------------------------------
 
-def _taint(plan: ConversionPlan, notebook: Path) -> dict[str, dict[str, str]]:
-    """For each step, its outputs computed from unseeded randomness or the clock, with the source."""
+def _taint(plan: ConversionPlan, notebook: Path, statements: dict[int, str] | None = None) -> dict[str, dict[str, str]]:
+    """For each step, its outputs computed from unseeded randomness or the clock, with the source.
+
+    ``statements``, when given, receives each tainted statement's position and reason.
+    """
     from ..lint.engine import LintConfig, lint_file
 
     sources: dict[tuple[int, int], str] = {}
@@ -515,6 +795,8 @@ def _taint(plan: ConversionPlan, notebook: Path) -> dict[str, dict[str, str]]:
         if reason is None:
             reason = next((tainted[n] for n in s.reads if n in tainted), None)
         if reason is not None:
+            if statements is not None:
+                statements[s.position] = reason
             for name in s.writes:
                 tainted[name] = reason
     out: dict[str, dict[str, str]] = {}
@@ -537,7 +819,7 @@ def _record_values(root: Path, plan: ConversionPlan, rows: list[Row], values: di
     suffix = {"parquet": ".parquet", "npy": ".npy", "json": ".json", "pickle": ".pkl", "figure": ".pkl"}
     try:
         for row in rows:
-            if row.status != "equal":
+            if row.status != "equal" or row.name.startswith("file:"):
                 continue
             if row.how == "figure":
                 index["values"][row.name] = {"how": "figure", "file": None, "step": row.step}

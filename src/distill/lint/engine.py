@@ -40,6 +40,7 @@ from typing import Any
 
 from ..errors import DistillError
 from ..notebook.flow import analyze_notebook
+from ..notebook.model import Notebook
 from ..notebook.read import NotebookError, read_notebook
 from .checks import CHECKS, Context, Options
 from .model import SEVERITIES, FileReport, Finding, LintResult, Severity
@@ -177,6 +178,18 @@ def lint_file(path: Path, config: LintConfig) -> FileReport:
         language = _LANGUAGE_NAMES.get(notebook.language, notebook.language)
         return FileReport(shown, "not-python", language=notebook.language,
                           error=f"the kernel language is {language}{kernel}: only Python notebooks are analysed")
+    try:
+        findings, suppressed = _findings(notebook, shown, config)
+    except (RecursionError, MemoryError) as exc:
+        # NB: a limit of this machine, not a bug to hide: the file gets a DL000 saying so and the
+        # other files are still linted (cells nested too deeply are already DL002 findings)
+        return FileReport(shown, "unreadable", error=f"cannot be analysed: too deeply nested or too large "
+                                                     f"({type(exc).__name__})\nhint: split the largest cell")
+    return FileReport(shown, "analysed", tuple(findings), suppressed=suppressed, language=notebook.language)
+
+
+def _findings(notebook: Notebook, shown: str, config: LintConfig) -> tuple[list[Finding], int]:
+    """The findings of every check, selected, suppressed and re-ranked as configured, and how many were suppressed."""
     analysis = analyze_notebook(notebook)
     context = Context(analysis, shown, config.options)
     suppressions = {cell.number: _suppressed_codes(cell.source) for cell in notebook.code_cells}
@@ -193,7 +206,7 @@ def lint_file(path: Path, config: LintConfig) -> FileReport:
                 finding = dataclasses.replace(finding, severity=config.severity[finding.code])
             findings.append(finding)
     findings.sort(key=lambda f: f.sort_key)
-    return FileReport(shown, "analysed", tuple(findings), suppressed=suppressed, language=notebook.language)
+    return findings, suppressed
 
 
 def _suppressed_codes(source: str) -> frozenset[str]:

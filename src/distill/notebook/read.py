@@ -69,6 +69,7 @@ def read_notebook(path: Path | str) -> Notebook:
     path = Path(path)
     text = _decode(path, _read_bytes(path))
     data = _parse_json(path, text)
+    _check_unicode(path, data, text)
     major, minor = _version(path, data)
     node = _to_v4(path, data, major, minor)
     return _build(path, node, text if major == 4 else None, (major, minor))
@@ -139,6 +140,36 @@ def _parse_json(path: Path, text: str) -> dict[str, Any]:
     return data
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(path: Path, data: dict[str, Any], text: str) -> None:
+    """Refuse text that is not Unicode: a lone surrogate written as a JSON escape.
+
+    NB: ``"\\ud800"`` is valid JSON but half of a UTF-16 pair; it cannot be written as UTF-8, so
+    printing or saving it fails far from here. The file's text itself is decoded UTF-8, so only
+    escapes can bring one in: the walk runs only when the text holds such an escape.
+    """
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    todo: list[tuple[str, Any]] = [("", data)]
+    while todo:
+        where, value = todo.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                todo.append((f"{where}.{key}" if where else str(key), item))
+                todo.append((where or "the top level", key))
+        elif isinstance(value, list):
+            todo.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, str) and (found := _SURROGATE.search(value)):
+            raise NotebookError(
+                path, f"holds text that is not Unicode at {where.encode('utf-8', 'backslashreplace').decode()}: "
+                      f"a lone surrogate ({found.group()!r}, half of a UTF-16 pair)",
+                hint="delete the character, or restore the notebook from version control",
+            )
+
+
 def _json_problem(exc: json.JSONDecodeError, text: str) -> tuple[str, int, int]:
     """What is wrong with the JSON, and its line and column, the same on every Python.
 
@@ -186,7 +217,7 @@ def _version(path: Path, data: dict[str, Any]) -> tuple[int, int]:
 def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
     import nbformat
     from nbformat.validator import ValidationError
-    from nbformat.warnings import MissingIDFieldWarning
+    from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 
     # NB: nbformat's functions carry no annotations; these say what they take and give.
     from_dict = cast("Callable[[dict[str, Any]], Any]", nbformat.from_dict)
@@ -201,11 +232,21 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
         node = nbformat.versions[major].to_notebook_json(data, minor=minor) if major > 1 else from_dict(data)
         if major != 4:
             # NB: v1-v3 are upgraded with nbformat's converters (worksheets flattened, heading
-            # cells turned into markdown) before validation against the v4 schema.
-            node = convert(node, 4)
+            # cells turned into markdown) before validation against the v4 schema; the upgrade
+            # validates too, and warns about the cell ids normalize() gives below.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MissingIDFieldWarning)
+                warnings.simplefilter("ignore", DuplicateCellId)
+                node = convert(node, 4)
     except Exception as exc:  # noqa: BLE001 - nbformat's readers and converters raise bare KeyError/TypeError/... on bad input
-        cause = f"a required key {exc.args[0]!r} is missing" if isinstance(exc, KeyError) and exc.args else _cause(exc)
+        # NB: nbformat's records raise AttributeError('cell_type') for a missing key
+        missing = isinstance(exc, KeyError) or (isinstance(exc, AttributeError) and str(exc).isidentifier())
+        cause = f"a required key {str(exc.args[0])!r} is missing" if missing and exc.args else _cause(exc)
         doing = "cannot be upgraded to version 4" if major != 4 else "cannot be read"
+        schema = _old_schema_message(data, major)
+        if schema is not None:
+            raise NotebookError(path, f"fails the nbformat {major} schema: {schema}",
+                                hint="open it in Jupyter and save it again, or fix the key named above") from None
         raise NotebookError(
             path, f"is an nbformat {major} notebook that {doing}: {cause}",
             hint="open it in Jupyter and save it again",
@@ -214,6 +255,7 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
     # about it on every read, which is noise here since normalize() below does the repair.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingIDFieldWarning)
+        warnings.simplefilter("ignore", DuplicateCellId)  # NB: repaired the same way, by normalize() below
         # NB: each minor version is checked against its own schema (4.4's demands nbformat_minor >= 4)
         schema_minor = node.get("nbformat_minor", minor)
         if not isinstance(schema_minor, int) or isinstance(schema_minor, bool):
@@ -234,6 +276,24 @@ def _to_v4(path: Path, data: dict[str, Any], major: int, minor: int) -> Any:
             raise NotebookError(path, f"fails the nbformat schema: {_cause(exc)}",
                                 hint="open it in Jupyter and save it again") from None
     return node
+
+
+def _old_schema_message(data: dict[str, Any], major: int) -> str | None:
+    """Where a v3 notebook breaks its own schema (``at worksheets[0].cells[2]: ...``), if nbformat can say."""
+    if major != 3:
+        return None  # NB: nbformat has no schema for v1 and v2
+    import nbformat
+    from nbformat.validator import ValidationError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.validate(data, version=3, version_minor=0)
+    except ValidationError as exc:
+        return _schema_message(exc)
+    except Exception:  # noqa: BLE001 - the validator itself trips over some values; the caller says what it can
+        return None
+    return None
 
 
 def _cause(exc: BaseException) -> str:
@@ -295,7 +355,8 @@ def _is_attachments(value: Any) -> bool:
 
 _Check = tuple[str, Callable[[Any], bool], str]
 _CELL_KEYS: tuple[_Check, ...] = (
-    ("cell_type", _is_str, "string"), ("source", _is_lines, "string"), ("metadata", _is_object, "object"),
+    ("cell_type", _is_str, "string"), ("id", _is_str, "string"), ("source", _is_lines, "string"),
+    ("metadata", _is_object, "object"),
     ("attachments", _is_attachments, "object"), ("outputs", _is_array, "array"),
 )
 _OUTPUT_KEYS: tuple[_Check, ...] = (

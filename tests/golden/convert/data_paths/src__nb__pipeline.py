@@ -19,8 +19,7 @@ def raw(input_csv: Path = Path("data/input.csv")):
     return raw
 
 
-@step
+@step(writes=["summary.csv"])
 def cell_3(raw, OUT: str = 'summary.csv'):
     """From cell 3 of the notebook."""
     raw.describe().to_csv(OUT)
-    return None

@@ -3,6 +3,7 @@
 Step graph (an edge is a parameter named after another step's output)::
 
     frame
+    frame -> len_frame
     frame -> doubled
 """
 
@@ -15,6 +16,13 @@ def frame():
     """From cell 2 of the notebook."""
     frame = pd.DataFrame({'x': [1, 2, 3]})
     return frame
+
+
+@step(metrics=("len_frame",))
+def len_frame(frame):
+    """From cell 3 of the notebook."""
+    len_frame = len(frame)
+    return len_frame
 
 
 @step

@@ -14,6 +14,7 @@ from distill import step
 # Library settings from the notebook; they apply to every step.
 sns.set_style('whitegrid')
 warnings.filterwarnings('ignore')
+pd.set_option('display.max_columns', 50)
 
 
 @step
