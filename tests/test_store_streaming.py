@@ -395,3 +395,26 @@ def test_read_value_of_an_unknown_kind_is_a_value_error(store: ObjectStore) -> N
     digest = store.put(b"x")
     with pytest.raises(ValueError, match="unknown object kind 'nope'"):
         read_value("nope", digest, store)
+
+
+def test_a_figure_that_cannot_be_pickled_is_stored_as_its_image(tmp_path: Path) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from distill.cache.serialize import read_value, write_value
+    from distill.cache.store import ObjectStore
+
+    class Local:  # a local class, as a plotting helper may attach one: pickle cannot find it
+        pass
+
+    figure = Figure(figsize=(2, 1), dpi=100)
+    figure.add_subplot().plot([1, 3, 2])
+    figure.holder = Local()
+    store = ObjectStore(tmp_path)
+    stored = write_value(figure, store)
+    assert stored.kind == "figure-image"
+    assert "as its image" in stored.summary["stored"]
+    loaded = read_value(stored.kind, stored.digest, store)
+    assert type(loaded).__name__ == "Figure"
+    assert loaded.get_size_inches().tolist() == [2.0, 1.0]

@@ -193,6 +193,12 @@ def _encode(value: Any, emit: Callable[[_Dump], tuple[_Ref, int]]) -> _Encoded[_
     except StoreError:
         raise
     except Exception as exc:  # any pickling failure means "cannot store"
+        if _is_figure(value):
+            # A figure holding something unpicklable (a library's local class) is still a
+            # picture: it is stored as its PNG and loads as a figure showing that image.
+            ref, size = emit(partial(_write_png, value))
+            summary = {"type": _type_name(value), "bytes": size, "stored": f"as its image: {exc}"[:200]}
+            return _Encoded("figure-image", ref, size, summary, {})
         raise Unstorable(f"{_type_name(value)} cannot be pickled: {exc}") from exc
     summary = {"type": _type_name(value), "bytes": size}
     if is_frame:
@@ -218,6 +224,20 @@ def _write_pickle(value: Any, out: _Sink) -> None:
 
 def _write_png(figure: Any, out: _Sink) -> None:
     figure.savefig(out, format="png", dpi=100)
+
+
+def _figure_of_image(data: bytes) -> Any:
+    """A figure whose one full-size axes shows the PNG ``data`` (a figure stored as its image)."""
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    image = imread(io.BytesIO(data), format="png")
+    height, width = image.shape[:2]
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100)
+    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    axes.imshow(image)
+    axes.set_axis_off()
+    return figure
 
 
 def _write_npy(array: Any, out: _Sink) -> None:
@@ -330,7 +350,7 @@ def read_value(kind: str, digest: str, store: ObjectStore) -> Any:
         return frame
     if kind == "npy":
         return _read_npy(digest, store)
-    if kind in ("json", "pickle", "figure"):
+    if kind in ("json", "pickle", "figure", "figure-image"):
         return deserialize(kind, store.get(digest))
     raise ValueError(f"unknown object kind {kind!r}")
 
@@ -352,6 +372,8 @@ def deserialize(kind: str, data: bytes) -> Any:
         return numpy.load(io.BytesIO(data), allow_pickle=False)
     if kind in ("pickle", "figure"):
         return pickle.loads(data)  # objects are our own, verified by hash
+    if kind == "figure-image":
+        return _figure_of_image(data)
     raise ValueError(f"unknown object kind {kind!r}")
 
 
