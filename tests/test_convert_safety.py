@@ -519,3 +519,16 @@ def test_a_name_changed_only_by_a_helper_converts(tmp_path: Path) -> None:
     write_notebook(notebook, ("items = []", "def add(v):\n    items.append(v)", "## Use", "add(1)\ntotal = 2"))
     result = convert(notebook, tmp_path / "out")
     assert result.steps
+
+
+def test_a_name_imported_in_a_fallback_branch_is_not_a_result(tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, (
+        "try:\n    from math import isqrt as root\nexcept ImportError:\n    from math import sqrt\n\n"
+        "    def root(n):\n        return int(sqrt(n))\ntotal = root(17) * 2",
+    ))
+    result = convert(notebook, tmp_path / "out")
+    pipeline = (tmp_path / "out" / "src" / result.package / "pipeline.py").read_text()
+    assert "return sqrt" not in pipeline and ", sqrt" not in pipeline
+    done = _distill("module", ["run"], tmp_path / "out")
+    assert done.returncode == 0, done.stderr

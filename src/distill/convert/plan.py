@@ -795,9 +795,13 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         if step.kind == "figure":
             continue
         last_writes = _last_writes(step)
+        # NB: a name an import inside the step binds (`try: from x import f` / `except
+        #     ImportError: ...`) is a tool, not a result: it is an output only when read later
+        imported = {i.bound or i.name for st in step.statements for i in st.analysis.imports
+                    if not i.deferred and not i.star}
         for name in step.writes:
-            if name in consumed.get(index, ()) or _is_result(name, step, last_writes, last_reads,
-                                                             loop_names.get(index, set())):
+            if name in consumed.get(index, ()) or (name not in imported and _is_result(
+                    name, step, last_writes, last_reads, loop_names.get(index, set()))):
                 step.outputs.append((name, ""))
     # a name a cell shows again (`df.head()`, `print(acc)`) is an output of the step holding the version shown
     writer: dict[str, int] = {}
