@@ -25,7 +25,7 @@ UNREADABLE = {
     "kynan__nbstripout__test_invalid_json.ipynb": "is not valid JSON: a trailing comma before the closing '}' at line 32, column 21",
     "kynan__nbstripout__test_missing_nbformat.ipynb": "has no 'nbformat' key",
     "jupyter__nbformat__invalid.ipynb": "fails the nbformat schema: at cells[0]: 'source' is a required property",
-    "jupyter__nbformat__test3_worksheet_with_no_cells.ipynb": "cannot be upgraded to version 4: a required key 'cells' is missing",
+    "jupyter__nbformat__test3_worksheet_with_no_cells.ipynb": "fails the nbformat 3 schema: at worksheets[0]: 'cells' is a required property",
 }
 NOT_PYTHON = {
     "fastai__course-v3__swift_01_matmul.ipynb": "swift",

@@ -434,16 +434,16 @@ def _magic_calls(code: str) -> list[MagicCall]:
 def _magic_of(node: ast.stmt, nested: bool) -> MagicCall | None:
     target = None
     value: ast.expr | None = None
-    if isinstance(node, ast.Expr):
+    if isinstance(node, ast.Expr) or (isinstance(node, ast.Assign) and len(node.targets) == 1):
         value = node.value
-    elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-        value = node.value
-        target = ast.unparse(node.targets[0])
     if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute):
         return None
     owner = value.func.value
     if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"):
         return None
+    if isinstance(node, ast.Assign):
+        # NB: unparsed only for a magic: any other target may be nested too deeply to unparse
+        target = ast.unparse(node.targets[0])
     method = value.func.attr
     texts = [arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "" for arg in value.args]
     end = node.end_lineno or node.lineno
