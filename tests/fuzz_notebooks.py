@@ -18,6 +18,8 @@ Shared by ``tests/test_fuzz_notebooks.py`` (a short seeded run in CI) and
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import signal
@@ -54,6 +56,7 @@ HUGE_MAGIC_LINES = {"lint": 20_000, "sarif": 20_000, "convert": 1_000}
 
 # -- cell sources ---------------------------------------------------------------------------
 
+@functools.cache
 def _pick(*weighted: tuple[int, T]) -> st.SearchStrategy[T]:
     """One of the values, about as often as its weight says.
 
@@ -176,6 +179,7 @@ _ALPHABET = st.one_of(st.characters(), st.sampled_from([c for c in ODD_TEXT if l
                       st.sampled_from("%!?()[]{}:=\n "))
 
 
+@functools.cache
 def cell_sources(target: str) -> st.SearchStrategy[str]:
     """The text of one code cell; rarely deep, more rarely huge (those cost seconds)."""
     snippets = st.lists(st.sampled_from(SNIPPETS), min_size=0, max_size=8).map("\n".join)
@@ -198,8 +202,9 @@ _OUTPUTS = (
     {"output_type": "display_data", "metadata": {"image/png": {"width": 10}}, "data": {"image/png": "iVBORw0KGgo" * 50}},
     {"output_type": "error", "ename": "NameError", "evalue": "name 'x' is not defined",
      "traceback": ["\x1b[0;31mNameError\x1b[0m: name 'x' is not defined"]},
-    {"output_type": "stream", "name": "stderr", "text": "x" * 300_000},
+    {"output_type": "stream", "name": "stderr", "text": "x" * 600_000},  # over lint's 500 KiB a cell
 )
+_OUTPUT = _pick((10, 0), (10, 1), (6, 2), (6, 3), (1, 4)).map(lambda index: _OUTPUTS[index])
 _KERNELS = (
     {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
      "language_info": {"name": "python", "version": "3.11.0"}},
@@ -232,18 +237,24 @@ STORY = (
 )
 
 
-@st.composite
-def _code_cell(draw: st.DrawFn, target: str, source: str | None = None) -> dict[str, Any]:
-    if source is None:
-        source = draw(cell_sources(target))
-    cell: dict[str, Any] = {
-        "cell_type": "code",
-        "execution_count": draw(st.one_of(st.none(), st.integers(0, 40))),
-        "metadata": draw(st.sampled_from([{}, {"tags": ["parameters"]}, {"tags": ["skip"]}, {"trusted": True}])),
-        "outputs": draw(st.lists(st.sampled_from(_OUTPUTS), max_size=2)),
-        "source": source if draw(st.booleans()) else source.splitlines(keepends=True),
-    }
-    return cell
+_COUNT = st.one_of(st.none(), st.integers(0, 40))
+_CELL_METADATA = st.sampled_from([{}, {"tags": ["parameters"]}, {"tags": ["skip"]}, {"trusted": True}])
+_OUTPUT_LIST = st.lists(_OUTPUT, max_size=2)
+
+
+def _code_cell_of(draw: st.DrawFn, source: str) -> dict[str, Any]:
+    return _built_cell((source, draw(_COUNT), draw(_CELL_METADATA), draw(_OUTPUT_LIST), draw(st.booleans())))
+
+
+def _built_cell(parts: tuple[str, int | None, dict[str, Any], list[dict[str, Any]], bool]) -> dict[str, Any]:
+    source, count, metadata, outputs, as_text = parts
+    return {"cell_type": "code", "execution_count": count, "metadata": copy.deepcopy(metadata), "outputs": outputs,
+            "source": source if as_text else source.splitlines(keepends=True)}
+
+
+@functools.cache
+def _code_cell(target: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.tuples(cell_sources(target), _COUNT, _CELL_METADATA, _OUTPUT_LIST, st.booleans()).map(_built_cell)
 
 
 @st.composite
@@ -254,32 +265,48 @@ def _other_cell(draw: st.DrawFn) -> dict[str, Any]:
     return {"cell_type": kind, "metadata": {}, "source": text}
 
 
-@st.composite
-def _story(draw: st.DrawFn, target: str) -> list[dict[str, Any]]:
+_OTHER_CELL = _other_cell()
+
+
+@functools.cache
+def _story(target: str) -> st.SearchStrategy[list[dict[str, Any]]]:
     """Cells of ``STORY`` in order, some left out, with one odd cell and markdown headings among them."""
-    every = draw(st.booleans())
-    sources = [source for source in STORY if every or draw(_pick((5, True), (1, False)))]
-    if draw(st.booleans()):
-        sources.insert(draw(st.integers(0, len(sources))), draw(cell_sources(target)))
-    cells = []
-    for source in sources:
-        if draw(_pick((4, False), (1, True))):
-            cells.append(draw(_other_cell()))
-        cells.append(draw(_code_cell(target, source)))
-    return cells
+    keep = _pick((5, True), (1, False))
+    heading = _pick((4, False), (1, True))
+    odd = cell_sources(target)
+
+    @st.composite
+    def story(draw: st.DrawFn) -> list[dict[str, Any]]:
+        every = draw(st.booleans())
+        sources = [source for source in STORY if every or draw(keep)]
+        if draw(st.booleans()):
+            sources.insert(draw(st.integers(0, len(sources))), draw(odd))
+        cells = []
+        for source in sources:
+            if draw(heading):
+                cells.append(draw(_OTHER_CELL))
+            cells.append(_code_cell_of(draw, source))
+        return cells
+
+    return story()
+
+
+@functools.cache
+def _cells(target: str) -> st.SearchStrategy[list[dict[str, Any]]]:
+    mixed = st.lists(st.one_of(_code_cell(target), _code_cell(target), _OTHER_CELL), max_size=5)
+    return st.one_of(mixed, _story(target))
 
 
 @st.composite
 def _v4(draw: st.DrawFn, target: str) -> dict[str, Any]:
-    mixed = st.lists(st.one_of(_code_cell(target), _code_cell(target), _other_cell()), max_size=5)
-    cells = draw(st.one_of(mixed, _story(target)))
+    cells = draw(_cells(target))
     minor = draw(_pick((4, 5), (1, 4), (1, 0), (1, 2), (1, 99)))
     ids = draw(_pick((6, "unique"), (1, "missing"), (1, "duplicate"))) if minor >= 5 else "none"
     for index, cell in enumerate(cells):
         if ids in ("unique", "duplicate"):
             cell["id"] = f"cell-{index}" if ids == "unique" else "same"
     kernel = draw(_pick((8, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5)))
-    return {"cells": cells, "metadata": dict(_KERNELS[kernel]), "nbformat": 4, "nbformat_minor": minor}
+    return {"cells": cells, "metadata": copy.deepcopy(_KERNELS[kernel]), "nbformat": 4, "nbformat_minor": minor}
 
 
 def _v3(nb: dict[str, Any]) -> dict[str, Any]:
@@ -340,18 +367,18 @@ def _mutated(draw: st.DrawFn, nb: Any) -> Any:
         action = draw(_pick((2, "replace"), (1, "drop"), (1, "add")))
         if not path:
             if action == "replace":
-                nb = draw(st.sampled_from(_GARBAGE))
+                nb = copy.deepcopy(draw(st.sampled_from(_GARBAGE)))
             continue
         parent = _get(nb, path[:-1])
         if action == "replace":
-            parent[path[-1]] = draw(st.sampled_from(_GARBAGE))
+            parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(_GARBAGE)))
         elif action == "drop":
             del parent[path[-1]]
         elif isinstance(parent, dict):
             parent[draw(st.sampled_from(["extra", "cell_type", "source", "outputs", "metadata", "nbformat_minor"]))] = \
-                draw(st.sampled_from(_GARBAGE))
+                copy.deepcopy(draw(st.sampled_from(_GARBAGE)))
         else:
-            parent.append(draw(st.sampled_from(_GARBAGE)))
+            parent.append(copy.deepcopy(draw(st.sampled_from(_GARBAGE))))
     return nb
 
 
@@ -473,7 +500,7 @@ def _hang_guard(seconds: float) -> Iterator[None]:
 
 
 @contextmanager
-def _fresh_recursion_limit() -> Iterator[None]:
+def fresh_recursion_limit() -> Iterator[None]:
     """Give the run the recursion limit a fresh ``distill`` process has: 1,000 frames.
 
     NB: in-process the limit is what hypothesis (its depth + 2,000) or IPython (3,000, once
@@ -517,7 +544,7 @@ def run(target: str, data: bytes, *, limit: float = TIME_LIMIT) -> Outcome:
         output = root / "out"
         started = time.perf_counter()
         try:
-            with _hang_guard(HANG_LIMIT), _fresh_recursion_limit():
+            with _hang_guard(HANG_LIMIT), fresh_recursion_limit():
                 result = CliRunner().invoke(cli, _args(target, notebook, output))
         except _Hang:
             return Outcome(target, None, time.perf_counter() - started, "hang", f"still running after {HANG_LIMIT:g}s")

@@ -34,6 +34,7 @@ from fuzz_notebooks import (
     TIME_LIMIT,
     corpus_files,
     corpus_paths,
+    fresh_recursion_limit,
     notebook_files,
     run,
     warm_up,
@@ -64,8 +65,12 @@ def errors(text: str) -> int:
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process: exit code, stdout, stderr; any exception but SystemExit fails the test."""
-    result = CliRunner().invoke(cli, list(args))
+    """Run the CLI in-process: exit code, stdout, stderr; any exception but SystemExit fails the test.
+
+    The run gets the recursion limit of a command-line run (see ``fresh_recursion_limit``).
+    """
+    with fresh_recursion_limit():
+        result = CliRunner().invoke(cli, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
@@ -122,6 +127,22 @@ def test_cell_python_cannot_parse_is_a_syntax_error(tmp_path: Path, code: str) -
     assert exit_code == 2
     assert errors(err) == 1 and "cell 2" in err
     assert not (tmp_path / "out").exists()
+
+
+# NB: found by the fuzzing: a command-line run (recursion limit 1,000) died of each. `run` gives
+# the in-process run that same limit.
+OUTSIDE = [
+    pytest.param("a" + ".b" * 330 + " = 1", id="assignment-target-330"),
+    pytest.param("x = 3\nif x == 0:\n    y = 0\n" + "".join(f"elif x == {i}:\n    y = {i}\n" for i in range(1, 1200)),
+                 id="elif-ladder-1200"),
+    pytest.param(" + ".join(["a"] * 1200), id="displayed-sum-1200"),
+]
+
+
+@pytest.mark.parametrize("code", OUTSIDE)
+def test_deep_cells_convert(code: str) -> None:
+    outcome = run("convert", json.dumps(notebook("a = b = 1", code, "print(a)")).encode())
+    assert outcome.kind == "ok", outcome.problem
 
 
 # -- malformed notebooks --------------------------------------------------------------------

@@ -263,9 +263,10 @@ def recursion_room(frames: int = WALK_FRAMES) -> Iterator[None]:
     """Let Python code recurse ``frames`` deep while the block runs; the limit is restored after.
 
     NB: since Python 3.11 a call from Python code to Python code takes no C stack, so a higher
-    limit is safe for walks written in Python (``ast.NodeVisitor``, ``ast.unparse``). It is not
-    safe around C code that recurses (``ast.parse``, ``compile``, ``json``, and ``ast.dump``,
-    which recurses through ``str.join``): keep those out of the block.
+    limit is safe for walks written in Python (``ast.NodeVisitor``, ``ast.unparse``,
+    ``ast.literal_eval``). C code that recurses as deep as the limit lets it would overflow the
+    C stack instead of raising: keep ``compile``, ``json``, ``ast.dump`` (it recurses through
+    ``str.join``) and ``ast.parse`` of text that did not parse outside a block out of it.
     Threads share the limit: it is restored when the last block that raised it ends.
     """
     global _room_users, _room_saved

@@ -291,6 +291,21 @@ def _statement_code(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> t
     return apply_edits(code, _merge(edits)), uses_functools, set()
 
 
+def _same_node(a: ast.AST, b: ast.AST) -> bool:
+    """Whether two expressions are the same, compared node by node without recursion (a shown
+    expression may be nested deeper than ``ast.dump`` can go)."""
+    left, right = list(ast.walk(a)), list(ast.walk(b))
+    if len(left) != len(right):
+        return False
+    for x, y in zip(left, right, strict=True):
+        if type(x) is not type(y):
+            return False
+        for name, value in ast.iter_fields(x):
+            if not isinstance(value, (ast.AST, list)) and value != getattr(y, name, None):
+                return False
+    return True
+
+
 def result_code(s: Stmt, *, notebook: bool = False) -> str:
     """The statement's code with each new value it shows bound to its output name first.
 
@@ -314,7 +329,7 @@ def result_code(s: Stmt, *, notebook: bool = False) -> str:
         if not shown.result:
             continue
         node = nodes[shown.walk_index] if shown.walk_index < len(nodes) else None
-        if not isinstance(node, ast.expr) or ast.dump(node) != ast.dump(shown.node):
+        if not isinstance(node, ast.expr) or not _same_node(node, shown.node):
             return code
         found.append((shown.result, node))
     lines = code.split("\n")

@@ -412,22 +412,23 @@ def _magic_calls(code: str) -> list[MagicCall]:
     if tree is None:
         return []
     found: list[MagicCall] = []
-
-    def visit(body: list[ast.stmt], nested: bool) -> None:
-        for node in body:
-            call = _magic_of(node, nested)
-            if call is not None:
-                found.append(call)
-                continue
-            for name in ("body", "orelse", "finalbody", "handlers"):
-                inner = getattr(node, name, None)
-                if isinstance(inner, list) and inner and isinstance(inner[0], (ast.stmt, ast.ExceptHandler)):
-                    for item in inner:
-                        if isinstance(item, ast.ExceptHandler):
-                            visit(item.body, True)
-                    visit([item for item in inner if isinstance(item, ast.stmt)], True)
-
-    visit(tree.body, False)
+    # NB: a work list, not recursion: an `elif` ladder nests one `If` per branch
+    pending: list[tuple[ast.stmt, bool]] = [(node, False) for node in reversed(tree.body)]
+    while pending:
+        node, nested = pending.pop()
+        call = _magic_of(node, nested)
+        if call is not None:
+            found.append(call)
+            continue
+        children: list[ast.stmt] = []
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list) and inner and isinstance(inner[0], (ast.stmt, ast.ExceptHandler)):
+                for item in inner:
+                    if isinstance(item, ast.ExceptHandler):
+                        children.extend(item.body)
+                children.extend(item for item in inner if isinstance(item, ast.stmt))
+        pending.extend((child, True) for child in reversed(children))
     return found
 
 
