@@ -711,3 +711,15 @@ def test_pipeline_refuses_a_helper_edited_after_import(tmp_path: Path) -> None:
         pipe.run(cache=True, store=str(tmp_path / "store"))
     for name in ("mod_helper", "helper_lib"):
         sys.modules.pop(name, None)
+
+
+def test_two_projects_with_one_package_name_run_in_one_process(tmp_path: Path) -> None:
+    """A notebook session or a test run may run two projects whose packages share a name: each
+    runs its own code, never the package the other left imported."""
+    for n, value in enumerate((2, 3)):
+        root = tmp_path / f"project{n}"
+        write(root / "pyproject.toml", '[tool.distill]\npipeline = "pkg.pipeline"\n')
+        write(root / "src" / "pkg" / "__init__.py", "")
+        write(root / "src" / "pkg" / "pipeline.py", f"from distill import step\n\n@step\ndef a{n}() -> int:\n    return {value}\n")
+        assert distill.run(project=root).ok
+        assert distill.load(f"a{n}", project=root) == value

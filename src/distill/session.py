@@ -340,13 +340,43 @@ def _forget_changed_modules(sources: Sources) -> None:
     forgotten, so modules that import from each other are re-imported together.
     """
     loaded = _project_modules(sources)
-    if any(
-        (info := sources.module(name)) is None or _IMPORTED.get(name) != info.source_hash for name in loaded
+    foreign = _foreign_packages(sources)
+    if foreign or any(
+        (info := sources.module(name)) is None
+        or _IMPORTED.get(name) != info.source_hash
+        or not _same_file(getattr(sys.modules[name], "__file__", None), os.path.join(sources.project.root, info.path))
+        for name in loaded
     ):
-        for name in loaded:
+        for name in [*loaded, *foreign]:
             sys.modules.pop(name, None)
             _IMPORTED.pop(name, None)
         importlib.invalidate_caches()
+
+
+def _foreign_packages(sources: Sources) -> list[str]:
+    """Packages above the project's modules that this process imported from elsewhere (another
+    project with the same package name): importing under them would load the other's files."""
+    roots = [os.path.realpath(root) + os.sep for root in sources.project.source_roots]
+    out = []
+    for name in sources.located():
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            file = getattr(sys.modules.get(parent), "__file__", None)
+            if file and not os.path.realpath(file).startswith(tuple(roots)) and parent not in out:
+                out.append(parent)
+    return out
+
+
+def _same_file(loaded: str | None, located: str) -> bool:
+    """Whether an imported module came from the file the project's sources locate (another
+    project with the same package name, imported earlier in this process, did not)."""
+    if loaded is None:
+        return False
+    try:
+        return os.path.samefile(loaded, located)
+    except OSError:
+        return False
 
 
 def _note_imported(sources: Sources) -> None:
