@@ -105,7 +105,9 @@ TOKENS = ("x", "y", "df", "np", "pd", "f", "model", "=", "==", "(", ")", "[", "]
           "global", "nonlocal", "del", "with", "try", "except", "finally", "match", "case", "#", "\\", ";", "...",
           "get_ipython()", ".run_line_magic", "'sql'", "<<", "$x", "{x}")
 
-_DEPTHS = (10, 100, 199, 200, 201, 330, 500, 990, 1000, 1500, 2000, 2900, 3000, 5000, 20_000)
+#: How deep, by weight: mostly where Python parses but the default recursion limit (1,000 frames) is tight.
+_DEPTHS = ((3, 330), (1, 10), (1, 100), (1, 199), (1, 200), (1, 201), (2, 500), (2, 990), (2, 1000), (2, 1500),
+           (2, 2000), (2, 2900), (1, 3000), (1, 5000), (1, 20_000))
 
 
 def _deep(kind: str, n: int) -> str:
@@ -185,10 +187,10 @@ def cell_sources(target: str) -> st.SearchStrategy[str]:
     snippets = st.lists(st.sampled_from(SNIPPETS), min_size=0, max_size=8).map("\n".join)
     soup = st.lists(st.sampled_from(TOKENS), max_size=40).map(" ".join)
     text = st.text(_ALPHABET, max_size=200)
-    deep = st.builds(_deep, st.sampled_from(DEEP_KINDS), st.sampled_from(_DEPTHS))
+    deep = st.builds(_deep, st.sampled_from(DEEP_KINDS), _pick(*_DEPTHS))
     huge = st.builds(huge_cell, st.sampled_from(HUGE_KINDS), st.just(target))
     # NB: the size class first, so huge cells stay about 1 in 150 examples (a notebook has ~3 cells)
-    size = _pick((24, "snippets"), (6, "soup"), (6, "text"), (6, "deep"), (1, "huge"))
+    size = _pick((20, "snippets"), (5, "soup"), (5, "text"), (10, "deep"), (1, "huge"))
     plain = size.flatmap(lambda s: {"snippets": snippets, "soup": soup, "text": text, "deep": deep, "huge": huge}[s])
     return _pick((3, False), (1, True)).flatmap(lambda odd: plain.flatmap(_with_odd_text) if odd else plain)
 
