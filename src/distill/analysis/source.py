@@ -628,24 +628,19 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
         >>> [s.name for s in info.steps]
         ['a']
     """
+    def unreadable(message: str, where: str, hint: str) -> ModuleInfo:
+        problem = Problem("syntax", f"cannot {message}", where, hint)
+        return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
+
+    too_deep = "split the deepest expression into several statements"
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
-        problem = Problem(
-            "syntax",
-            f"cannot parse module {module}: {exc.msg}",
-            f"{path}:{exc.lineno or 0}",
-            "fix the syntax error; distill reads the pipeline from source",
-        )
-        return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
+        return unreadable(f"parse module {module}: {exc.msg}", f"{path}:{exc.lineno or 0}",
+                          "fix the syntax error; distill reads the pipeline from source")
     except (RecursionError, MemoryError) as exc:  # NB: Python's parser gives up on code nested too deeply
-        problem = Problem(
-            "syntax",
-            f"cannot parse module {module}: nested too deeply for Python ({type(exc).__name__})",
-            path,
-            "split the deepest expression into several statements",
-        )
-        return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
+        return unreadable(f"parse module {module}: nested too deeply for Python ({type(exc).__name__})", path,
+                          too_deep)
     _strip_docstrings(tree)
     try:
         return _analyze_tree(tree, source, module, path, is_package)
@@ -658,13 +653,8 @@ def analyze_module(source: str, module: str, path: str, *, is_package: bool = Fa
         with recursion_room():
             return _analyze_tree(tree, source, module, path, is_package)
     except RecursionError:
-        problem = Problem(
-            "syntax",
-            f"cannot analyse module {module}: nested too deeply (more than {WALK_FRAMES} Python frames)",
-            path,
-            "split the deepest expression into several statements",
-        )
-        return ModuleInfo(module, path, is_package, problems=(problem,), source_hash=digest(source))
+        return unreadable(f"analyse module {module}: nested too deeply (more than {WALK_FRAMES} Python frames)",
+                          path, too_deep)
 
 
 def _analyze_tree(tree: ast.Module, source: str, module: str, path: str, is_package: bool) -> ModuleInfo:
