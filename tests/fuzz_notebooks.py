@@ -484,16 +484,23 @@ class _Hang(BaseException):
 
 
 @contextmanager
-def _hang_guard(seconds: float) -> Iterator[None]:
+def _hang_guard(seconds: float, fired: list[bool]) -> Iterator[None]:
+    """Raise ``_Hang`` in the run after ``seconds``, and again every second until it stops.
+
+    NB: an exception raised while a finalizer runs (a generator closed by the garbage
+    collector) is printed and dropped, so one alarm may not stop the run; ``fired`` says
+    whether any went off.
+    """
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
 
     def stop(signum: int, frame: object) -> None:
+        fired.append(True)
         raise _Hang()
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     try:
         yield
     finally:
@@ -545,15 +552,16 @@ def run(target: str, data: bytes, *, limit: float = TIME_LIMIT) -> Outcome:
         before = os.stat(notebook).st_mtime_ns
         output = root / "out"
         started = time.perf_counter()
+        fired: list[bool] = []
         try:
-            with _hang_guard(HANG_LIMIT), fresh_recursion_limit():
+            with _hang_guard(HANG_LIMIT, fired), fresh_recursion_limit():
                 result = CliRunner().invoke(cli, _args(target, notebook, output))
         except _Hang:
-            return Outcome(target, None, time.perf_counter() - started, "hang", f"still running after {HANG_LIMIT:g}s")
+            pass
         seconds = time.perf_counter() - started
-        code = result.exit_code
-        if isinstance(result.exception, _Hang):
+        if fired:
             return Outcome(target, None, seconds, "hang", f"still running after {HANG_LIMIT:g}s")
+        code = result.exit_code
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             exc = result.exception
             frames = traceback.extract_tb(exc.__traceback__)
