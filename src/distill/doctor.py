@@ -18,6 +18,7 @@ where, and whether it was repaired; ``healthy`` is whether the store is sound af
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -29,14 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache.store import abandoned
+from .cache.store import abandoned, new_hash
+from .memo import FILE_NAME, OLD_FILE_NAME
 from .runs.registry import SCHEMA_VERSION, Registry, run_gone
 
 # Temp files: under ``objects/tmp`` the store's own (named by host and pid: see
 # ``cache.store.abandoned``); beside the index, ``.state-*`` / ``.memo-*`` (memo files) and
 # ``.probe-*`` (the writability probe), which carry no pid and live for milliseconds.
-_MEMO_NAMES = ("state.pickle", "memo.json")
+_MEMO_NAMES = (FILE_NAME, OLD_FILE_NAME)
 _SHORT_LIVED = 60.0
+# Object names: SHA-256, or BLAKE2b-160 from earlier versions (``cache.store.new_hash``).
+_OBJECT_NAME = re.compile(r"[0-9a-f]{64}|[0-9a-f]{40}")
 # How many unreadable rowids in a row end the salvage of a table.
 _SALVAGE_GAP = 4096
 
@@ -52,13 +56,7 @@ class Finding:
     problem: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "path": self.path,
-            "message": self.message,
-            "repaired": self.repaired,
-            "problem": self.problem,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(slots=True)
@@ -192,14 +190,13 @@ def _check_objects(store: Path, report: Report, repair: bool) -> None:
             continue
         for obj in sorted(fan.iterdir()):
             digest = fan.name + obj.name
-            algorithm = _algorithm(digest)
-            if algorithm is None or not obj.is_file() or obj.is_symlink():
+            if not _OBJECT_NAME.fullmatch(digest) or not obj.is_file() or obj.is_symlink():
                 report.add("not-an-object", obj, "not an object of the store", repaired=repair and _remove(obj))
                 continue
             report.objects += 1
             try:
                 with open(obj, "rb") as handle:
-                    actual = hashlib.file_digest(handle, algorithm).hexdigest()
+                    actual = hashlib.file_digest(handle, lambda digest=digest: new_hash(digest)).hexdigest()  # type: ignore[arg-type, misc]
             except OSError as exc:
                 report.add("unreadable-object", obj, f"object {digest} cannot be read ({exc.strerror or exc})")
                 continue
@@ -211,16 +208,6 @@ def _check_objects(store: Path, report: Report, repair: bool) -> None:
                     "recomputes it",
                     repaired=repair and _remove(obj),
                 )
-
-
-def _algorithm(digest: str) -> Any:
-    if not re.fullmatch(r"[0-9a-f]+", digest):
-        return None
-    if len(digest) == 64:
-        return "sha256"
-    if len(digest) == 40:
-        return lambda: hashlib.blake2b(digest_size=20)
-    return None
 
 
 # -- the index -------------------------------------------------------------------------------
