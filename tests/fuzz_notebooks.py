@@ -158,6 +158,8 @@ def huge_cell(kind: str, target: str, *, full: bool = False) -> str:
         "sql-body": lambda: "%%sql sqlite:///a.db\nSELECT a\n" + "  , b\n" * HUGE_LINES + "FROM t",
         "shell-lines": lambda: "!ls\n" * magics + "x = 1",
         "line-magics": lambda: "%time y = 1\n" * magics + "x = 1",
+        "magic-then-unparsable": lambda: "%matplotlib inline\nSELECT a\n" + "  , b\n" * HUGE_LINES,
+        "shell-then-unparsable": lambda: "!ls\n" * magics + "def (:",
         "syntax-error": lambda: "x = 1\n" * statements + "x = (",
         "one-long-line": lambda: "x = '" + "a" * (HUGE_LINES * 10) + "'",
     }
@@ -165,7 +167,8 @@ def huge_cell(kind: str, target: str, *, full: bool = False) -> str:
 
 
 HUGE_KINDS = ("statements", "function-body", "comments", "blank", "string", "cell-magic-body", "sql-body",
-              "shell-lines", "line-magics", "syntax-error", "one-long-line")
+              "shell-lines", "line-magics", "magic-then-unparsable", "shell-then-unparsable", "syntax-error",
+              "one-long-line")
 
 
 @st.composite

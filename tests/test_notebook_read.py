@@ -143,6 +143,31 @@ def test_magics_are_recorded_with_their_lines() -> None:
         ("shell", "system", "pip install requests", 2), ("line", "load_ext", "autoreload", 3)]
 
 
+@pytest.mark.parametrize("source", [
+    "%matplotlib inline\nSELECT a\n" + "  , b\n" * 2_000,  # IPython's rewrite never settles: 500 rounds
+    "!ls\n" * 2_000 + "def (:",  # one round per escaped line: over the budget
+    "x = 1\n" * 30_000 + "%time y = (\n",
+], ids=["magic-then-sql", "shell-lines-then-error", "long-cell-then-magic-error"])
+def test_a_cell_that_does_not_parse_tokenises_a_bounded_number_of_times(source: str) -> None:
+    """The whole-cell rewrite tokenises the whole cell per round; the rounds x lines are capped."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from distill.notebook import magics
+
+    calls: list[int] = []
+    original = TransformerManager.do_one_token_transform
+
+    def counted(self: TransformerManager, lines: list[str]) -> tuple[bool, list[str]]:
+        calls.append(len(lines))
+        return original(self, lines)  # type: ignore[no-any-return]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TransformerManager, "do_one_token_transform", counted)
+        code = to_python(source).code
+    assert sum(calls) <= magics._WHOLE_CELL_BUDGET
+    assert code.count("\n") == source.count("\n")  # line numbers kept whatever the path
+
+
 def test_unparsable_cell_is_a_record_not_a_crash() -> None:
     analysis = analyze_cell(to_python("x = 1\ndef f(:\n    pass").code)
     assert analysis.syntax_error is not None and analysis.syntax_error.line == 2

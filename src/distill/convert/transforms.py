@@ -109,8 +109,12 @@ class Log:
     def refuse(self, index: int, line: int | None, reason: str, hint: str) -> None:
         self.refusals.append(Refusal(self.numbers[index], line, reason, hint))
 
+    _split: dict[int, list[str]] = field(default_factory=dict, init=False, repr=False)
+
     def original_line(self, index: int, line: int) -> str:
-        lines = self.originals[index].split("\n")
+        lines = self._split.get(index)
+        if lines is None:
+            lines = self._split[index] = self.originals[index].split("\n")
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
 

@@ -112,13 +112,41 @@ def _line_syntax(source: str) -> str:
         return quick  # plain Python with a syntax error: IPython cannot help, the analysis reports it
     whole = "\n".join(lines)
     try:
-        code = manager.transform_cell(whole)
+        code = _whole_cell(manager, whole, sum(1 for line in lines if _ESCAPED.search(line)))
     except Exception:  # noqa: BLE001 - a cell IPython cannot tokenise keeps the line-by-line rewrite
+        return quick
+    if code is None:
         return quick
     code = code[:-1] if code.endswith("\n") and not whole.endswith("\n") else code
     if code.count("\n") != whole.count("\n"):
         return quick  # a rewrite that moves lines would make every message point at the wrong line
     return "\n".join(_keep_timed_statement(line) for line in code.split("\n"))
+
+
+# The whole-cell pass tokenises the whole cell once per rewrite, so its cost is (rewrites x
+# lines). Past this many tokenised lines (about a second) the line-by-line rewrite stands.
+_WHOLE_CELL_BUDGET = 40_000
+
+
+def _whole_cell(manager: _Transformer, whole: str, escaped: int) -> str | None:
+    """IPython's whole-cell transform, bounded: at most one token rewrite per escaped line.
+
+    IPython's own loop allows 500 rewrites, each retokenising the cell; a cell whose rewrite
+    never settles (indented SQL after a line magic) then costs 500 tokenisations of the cell.
+    ``None`` when the work would pass the budget or the rewrite does not settle.
+    """
+    cell = whole if whole.endswith("\n") else whole + "\n"
+    lines = cell.splitlines(keepends=True)
+    rounds = escaped + 1
+    if rounds * len(lines) > _WHOLE_CELL_BUDGET:
+        return None
+    for transform in manager.cleanup_transforms + manager.line_transforms:
+        lines = transform(lines)
+    for _ in range(rounds):
+        changed, lines = manager.do_one_token_transform(lines)
+        if not changed:
+            return "".join(lines)
+    return None
 
 
 def _cleanup(manager: _Transformer, lines: list[str]) -> list[str]:
@@ -140,6 +168,9 @@ class _Transformer(Protocol):
     """What is used of IPython's ``TransformerManager``, whose methods carry no annotations."""
 
     cleanup_transforms: list[Callable[[list[str]], list[str]]]
+    line_transforms: list[Callable[[list[str]], list[str]]]
+
+    def do_one_token_transform(self, lines: list[str]) -> tuple[bool, list[str]]: ...
 
     def transform_cell(self, cell: str) -> str: ...
 
