@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
@@ -75,7 +75,7 @@ CLOCK_CALLS = frozenset({"datetime.datetime.now", "datetime.datetime.today", "da
 SCALARS = (bool, int, float, str)
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Stmt:
     """One top-level statement of a code cell.
 
@@ -107,7 +107,7 @@ class Stmt:
     value: object = None
     first_line: int = 0  # where ``code`` starts (comments above included)
     query: Query | None = None
-    shows: list[Shown] = field(default_factory=list)  # what it prints or shows as a cell's last expression
+    shows: tuple[Shown, ...] = ()  # what it prints or shows as a cell's last expression
     results: tuple[str, ...] = ()  # output names given to the new values it shows
 
     @property
@@ -144,7 +144,7 @@ class Stmt:
         return tuple(ast.walk(self.node))
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Shown:
     """A value a statement shows: an argument of ``print``/``display``, or a cell's last expression.
 
@@ -183,21 +183,35 @@ class Section:
     cell: int | None  # the markdown cell holding the heading
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class NotebookIR:
-    """The statements of a notebook and what the conversion knows about them."""
+    """The statements of a notebook and what the conversion knows about them.
+
+    Frozen, like its statements: a pass that reclassifies statements returns a new IR
+    (``revised``), so no pass sees a record another pass half-changed.
+    """
 
     notebook: Notebook
-    statements: list[Stmt]
-    sections: list[Section]
+    statements: tuple[Stmt, ...]
+    sections: tuple[Section, ...]
     aliases: dict[str, str]
     parameters_cell: int | None
     cell_sources: dict[int, str] = field(default_factory=dict)  # cell number -> plain Python
-    import_names_early: set[str] = field(default_factory=set)
-    metrics: set[str] = field(default_factory=set)  # notebook names of shown values that look like numbers
+    import_names_early: frozenset[str] = frozenset()
+    metrics: frozenset[str] = frozenset()  # notebook names of shown values that look like numbers
 
     def canonical(self, dotted: str) -> str:
         return canonical_name(self.aliases, dotted)
+
+    def revised(self, changed: dict[int, Stmt]) -> NotebookIR:
+        """A new IR whose statements at the positions of ``changed`` are replaced.
+
+        Example:
+            >>> ir = ir.revised({s.position: replace(s, kind="blank", reason="...")})
+        """
+        if not changed:
+            return self
+        return replace(self, statements=tuple(changed.get(s.position, s) for s in self.statements))
 
     @cached_property
     def imports(self) -> list[Stmt]:
@@ -255,12 +269,14 @@ def build_ir(notebook: Notebook, sources: list[str], log: Log) -> NotebookIR:
                         len(sections) - 1, first_line=first)
             statements.append(stmt)
     aliases = alias_table(s.analysis for s in statements)
-    ir = NotebookIR(notebook, statements, sections, aliases, parameters_cell, cell_sources)
-    ir.import_names_early = {name for st in statements if isinstance(st.node, (ast.Import, ast.ImportFrom))
-                             for name in st.analysis.defs}
+    early = frozenset(name for st in statements if isinstance(st.node, (ast.Import, ast.ImportFrom))
+                      for name in st.analysis.defs)
+    ir = NotebookIR(notebook, tuple(statements), tuple(sections), aliases, parameters_cell, cell_sources, early)
     with recursion_room():  # NB: classifying walks expressions recursively (a 1,000-term printed sum)
-        _classify(ir, log)
-    return ir
+        ir = _with_mutations(ir)
+        ir = _classify(ir)
+        ir = _settle_figures(ir)
+        return _results(ir)
 
 
 def _heading(markdown: str) -> str | None:
@@ -309,14 +325,19 @@ def _dedent_segment(lines: list[str], node: ast.stmt, start: int) -> str:
 
 # -- classification ------------------------------------------------------------------------
 
-def _classify(ir: NotebookIR, log: Log) -> None:
+def _with_mutations(ir: NotebookIR) -> NotebookIR:
+    """Each statement with the names it changes in place (``m.fit(x)``, ``df.drop(..., inplace=True)``)."""
+    return replace(ir, statements=tuple(replace(s, mutates=_mutations(s)) for s in ir.statements))
+
+
+def _classify(ir: NotebookIR) -> NotebookIR:
+    """Each statement with its kind (see ``Kind``) and the reason for it."""
     bound_count: dict[str, int] = {}
     mutated: set[str] = set()
     for s in ir.statements:
         for b in s.analysis.bindings:
             bound_count[b.name] = bound_count.get(b.name, 0) + 1
         mutated.update(m.name for m in s.analysis.mutations)
-        s.mutates = _mutations(s)
         mutated.update(s.mutates)
     later_reads: dict[str, int] = {}  # name -> position of its last read
     for s in ir.statements:
@@ -325,62 +346,76 @@ def _classify(ir: NotebookIR, log: Log) -> None:
         for fn in s.analysis.functions:
             for name in fn.reads:
                 later_reads[name] = max(later_reads.get(name, -1), s.position)
-
     figure_names: set[str] = set()
+    changed: dict[int, Stmt] = {}
     for s in ir.statements:
         node = s.node
+        kind: Kind = "code"
+        reason = ""
         if _is_magic(s, "sql") or _is_magic(s, "bigquery"):
-            s.kind, s.reason = "query", "a SQL cell magic"
+            kind, reason = "query", "a SQL cell magic"
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            s.kind = "import"
+            kind = "import"
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            s.kind = "helper"
+            kind = "helper"
         elif not s.code.strip() or all(line.strip().startswith("#") or not line.strip() for line in s.code.split("\n")):
-            s.kind = "blank"
+            kind = "blank"
         elif isinstance(node, ast.Pass):
-            s.kind, s.reason = "blank", "nothing to run"
-        elif _is_param(s, ir, bound_count, mutated, later_reads):
-            s.kind = "param"
+            kind, reason = "blank", "nothing to run"
+        elif (param := _param(s, ir, bound_count, mutated, later_reads)) is not None:
+            changed[s.position] = replace(s, kind="param", value=param[0], reason=param[1])
+            continue
         elif (setup := _setup(s, ir)) is not None:
-            s.kind, s.reason = setup
+            kind, reason = setup
         elif _draws(s, ir, figure_names):
-            s.kind = "figure"
+            kind = "figure"
             figure_names.update(s.binds)
         elif isinstance(node, ast.Expr) and _only_displays(node.value, ir):
-            s.kind, s.reason = "display", "a bare expression that only displays a value"
-    # A figure statement whose names later code (or another cell) needs is code after all,
-    # unless it makes the figure itself.
-    # NB: `cmap = ListedColormap([...])` in cell 3, used by plots in cells 5 and 9: code;
-    #     `fig, ax = plt.subplots()` in cell 3, `ax.plot(x)` in cell 4: one figure step
-    # Readers are matched to the statement that bound the value they read.
+            kind, reason = "display", "a bare expression that only displays a value"
+        if (kind, reason) != (s.kind, s.reason):
+            changed[s.position] = replace(s, kind=kind, reason=reason)
+    return ir.revised(changed)
+
+
+def _settle_figures(ir: NotebookIR) -> NotebookIR:
+    """Figure statements whose names later code (or another cell) needs become code.
+
+    A figure statement stays a figure when only figures of its own cell read it, or when it
+    makes the figure itself and only figures read it.
+
+    NB: `cmap = ListedColormap([...])` in cell 3, used by plots in cells 5 and 9: code;
+        `fig, ax = plt.subplots()` in cell 3, `ax.plot(x)` in cell 4: one figure step
+    Readers are matched to the statement that bound the value they read.
+    """
     latest: dict[str, Stmt] = {}
-    readers: dict[int, set[tuple[str, int, str]]] = {}  # binder position -> (name, reader cell, reader kind)
+    readers: dict[int, set[tuple[str, int, int]]] = {}  # binder position -> (name, reader cell, reader position)
     for s in ir.statements:
         for name in s.reads:
             binder = latest.get(name)
             if binder is not None:
-                readers.setdefault(binder.position, set()).add((name, s.cell, s.kind))
+                readers.setdefault(binder.position, set()).add((name, s.cell, s.position))
         for name in s.binds:
             latest[name] = s
-    first_reader: dict[tuple[int, str], Stmt] = {}  # (cell, name) -> the cell's first statement reading it
+    first_reader: dict[tuple[int, str], int] = {}  # (cell, name) -> the cell's first statement reading it
     for s in ir.statements:
         for name in s.reads:
-            first_reader.setdefault((s.cell, name), s)
+            first_reader.setdefault((s.cell, name), s.position)
+    kinds = {s.position: s.kind for s in ir.statements}
     changed = True
     while changed:
         changed = False
         for s in ir.statements:
-            if s.kind != "figure":
+            if kinds[s.position] != "figure":
                 continue
             makes_figure = _makes_figure(s.node)
-            for name, cell, kind in readers.get(s.position, ()):
-                reader = first_reader.get((cell, name))
-                reader_kind = reader.kind if reader is not None else kind
+            for name, cell, position in readers.get(s.position, ()):
+                reader_kind = kinds[first_reader.get((cell, name), position)]
                 if reader_kind == "code" or (not makes_figure and cell != s.cell):
-                    s.kind, s.reason = "code", ""
+                    kinds[s.position] = "code"
                     changed = True
                     break
-    _results(ir)
+    return ir.revised({s.position: replace(s, kind="code", reason="") for s in ir.statements
+                       if kinds[s.position] != s.kind})
 
 
 FIGURE_MAKERS = frozenset({"subplots", "figure", "subplot", "add_subplot", "axes", "gca", "gcf", "twinx", "twiny",
@@ -508,28 +543,25 @@ def literal_value(node: ast.expr) -> object:
     return NOT_LITERAL
 
 
-def _is_param(s: Stmt, ir: NotebookIR, bound_count: dict[str, int], mutated: set[str],
-              later_reads: dict[str, int]) -> bool:
+def _param(s: Stmt, ir: NotebookIR, bound_count: dict[str, int], mutated: set[str],
+           later_reads: dict[str, int]) -> tuple[object, str] | None:
+    """``(value, reason)`` when ``s`` binds a param: a literal assigned once (or in the ``parameters`` cell)."""
     node = s.node
     if not (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None):
-        return False
+        return None
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     if len(targets) != 1 or not isinstance(targets[0], ast.Name):
-        return False
+        return None
     name = targets[0].id
     value = literal_value(node.value)
     if value is NOT_LITERAL or name in BUILTIN_NAMES or name.startswith("_"):
-        return False
-    s.value = value
+        return None
+    once = bound_count.get(name, 0) == 1 and name not in mutated
     if ir.parameters_cell == s.cell:
-        s.reason = "assigned in the cell tagged `parameters`"
-        return bound_count.get(name, 0) == 1 and name not in mutated
-    if bound_count.get(name, 0) != 1 or name in mutated:
-        return False
-    if later_reads.get(name, -1) <= s.position:
-        return False
-    s.reason = "a literal constant, assigned once and used later"
-    return True
+        return (value, "assigned in the cell tagged `parameters`") if once else None
+    if not once or later_reads.get(name, -1) <= s.position:
+        return None
+    return value, "a literal constant, assigned once and used later"
 
 
 
@@ -610,7 +642,7 @@ GENERIC = frozenset({"len", "round", "float", "int", "abs", "sum", "mean", "aver
                      "sqrt", "log", "exp", "array", "dot", "str", "list", "sorted", "set", "tuple", "format"})
 
 
-def _results(ir: NotebookIR) -> None:
+def _results(ir: NotebookIR) -> NotebookIR:
     """What each statement shows: new values become results (outputs), re-displays are noted.
 
     A value a cell prints (``print``, ``display``) or shows as its last expression is a
@@ -630,32 +662,38 @@ def _results(ir: NotebookIR) -> None:
     values = {name: value for name, value in values.items() if counts.get(name) == 1}
     last_of_cell = {s.cell: s.position for s in ir.statements}
     bound: set[str] = set()
+    metrics: set[str] = set()
+    changed: dict[int, Stmt] = {}
     for s in ir.statements:
         if s.kind in ("display", "code") and s.reason != "a display setting":
             last = last_of_cell[s.cell] == s.position and not _silenced(s, ir)
             index = {id(sub): i for i, sub in enumerate(s.subnodes)}
+            shows: list[Shown] = []
             for expr, label in _shown(s, last, ir):
-                item = Shown(index[id(expr)], expr)
                 root = _redisplay(expr, bound, ir)
                 if root is not None:
-                    item.covers = root
+                    shows.append(Shown(index[id(expr)], expr, covers=root))
                     if _scalar(ast.Name(root), values):
-                        ir.metrics.add(root)
+                        metrics.add(root)
                 elif _effect_only(expr) or not _has_value(expr, bound, ir):
-                    item.text = True
+                    shows.append(Shown(index[id(expr)], expr, text=True))
                 else:
-                    item.result = _result_name(expr, label, ir, taken, s.cell)
-                    taken.add(item.result)
-                    item.metric = _scalar(expr, values)
-                    if item.metric:
-                        ir.metrics.add(item.result)
-                s.shows.append(item)
-            s.results = tuple(x.result for x in s.shows if x.result)
-            if s.results:
-                s.kind, s.reason = "code", "shows a new value: a step output"
-            elif s.kind == "display" and any(x.covers for x in s.shows):
-                s.reason = "a display of an existing value"
+                    result = _result_name(expr, label, ir, taken, s.cell)
+                    taken.add(result)
+                    metric = _scalar(expr, values)
+                    if metric:
+                        metrics.add(result)
+                    shows.append(Shown(index[id(expr)], expr, result=result, metric=metric))
+            results = tuple(x.result for x in shows if x.result)
+            kind, reason = s.kind, s.reason
+            if results:
+                kind, reason = "code", "shows a new value: a step output"
+            elif s.kind == "display" and any(x.covers for x in shows):
+                reason = "a display of an existing value"
+            if shows:
+                changed[s.position] = replace(s, shows=tuple(shows), results=results, kind=kind, reason=reason)
         bound.update(s.analysis.defs)
+    return replace(ir.revised(changed), metrics=frozenset(metrics))
 
 
 def _silenced(s: Stmt, ir: NotebookIR) -> bool:

@@ -24,7 +24,7 @@ import keyword
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..analysis.cells import FileAccess, dotted_name, recursion_room
@@ -39,9 +39,9 @@ DATA_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet"
 MAX_COPY_BYTES = 50 * 1024 * 1024
 
 
-@dataclass
+@dataclass(frozen=True)
 class Param:
-    """A run parameter of the generated pipeline."""
+    """A run parameter of the generated pipeline (frozen: a pass that changes one makes a new one)."""
 
     name: str
     value: object
@@ -55,7 +55,7 @@ class Param:
     env: str | None = None  # for a secret: the environment variable its value is read from
 
 
-@dataclass
+@dataclass(frozen=True)
 class Helper:
     """A function or class that goes to ``lib.py``."""
 
@@ -125,6 +125,8 @@ class ConversionPlan:
     inline_exprs: dict[int, dict[str, str]] = field(default_factory=dict)
     globs: list[DataGlob] = field(default_factory=list)  # listings of files the notebook reads
     module_paths: list[tuple[Path, bool]] = field(default_factory=list)  # sys.path edits: folder, put first
+    copies: dict[str, Path] = field(default_factory=dict)  # data file in the project -> the file to copy there
+    data_notes: list[Note] = field(default_factory=list)  # where each data file went, or why it did not
 
 
 def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
@@ -136,37 +138,86 @@ def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
 
 
 def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
+    """The passes, in order. Each takes records and returns new ones: the IR and its
+    statements, params and helpers are frozen, so a pass never sees a half-changed record."""
     _opaque(ir, log)
-    module_paths = _sys_path_edits(ir, log, folder)
+    ir, module_paths = _sys_path_edits(ir, log, folder)
     params = _params(ir, folder)
-    _queries(ir, params, log, folder)
-    _secrets(ir, params)
-    inline = _inline_paths(ir, folder, params)
-    exprs, globs = _computed_paths(ir, folder, params, inline)
+    ir, params = _queries(ir, params, log, folder)
+    ir, params = _secrets(ir, params)
+    params, inline = _inline_paths(ir, folder, params)
+    params, exprs, globs = _computed_paths(ir, folder, params, inline)
     helpers = _helpers(ir, params, log)
-    _chdir(ir, log)
+    ir = _chdir(ir, log)
     written = _written(ir, log)
-    steps = _steps(ir, _figure_groups_settled(ir), params, helpers, log, inline, exprs, written)
+    ir, groups = _figure_groups_settled(ir)
+    steps = _steps(ir, groups, params, helpers, log, inline, exprs, written)
     _name(ir, steps, params, helpers)
-    return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths)
+    params, copies, data_notes = _place_data(params)
+    return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths, copies, data_notes)
 
 
-def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str, Param]) -> None:
-    """A literal constant bound only once above a query and read by it is a param of the query."""
+def _place_data(params: dict[str, Param]) -> tuple[dict[str, Param], dict[str, Path], list[Note]]:
+    """Where each data file a ``Path`` param names goes in the project, before any code is written.
+
+    Returns the params with their values relative to the project (so a signature default,
+    ``params.yaml`` and the copied file agree), the files to copy there, and a note for each.
+    A file inside the notebook's folder keeps its relative path; one outside goes under
+    ``data/``; one over ``MAX_COPY_BYTES`` stays where it is, by absolute path; one not found
+    keeps the place it would have in the project, and the note says to put it there.
+    """
+    placed = dict(params)
+    copies: dict[str, Path] = {}
+    notes: list[Note] = []
+    for name, param in params.items():
+        if not param.is_path:
+            continue
+        value = str(param.value)
+        if value.startswith("queries/"):
+            continue  # written with the project
+        if param.source_file is None:
+            where = project_relative(value)
+            placed[name] = replace(param, value=where)
+            notes.append(Note(param.cell, param.line, "missing", value,
+                              f"the file was not found where the notebook reads it: put it at {where} in the "
+                              f"project, or set the param `{name}` in params.yaml to where it is"))
+            continue
+        size = param.source_file.stat().st_size
+        relative = Path(value)
+        if relative.is_absolute() or ".." in relative.parts:
+            relative = Path("data") / param.source_file.name
+        if size > MAX_COPY_BYTES:
+            where = str(param.source_file.resolve())
+            notes.append(Note(param.cell, param.line, "data", value,
+                              f"{size // (1024 * 1024)} MiB: not copied; the default points at {where} (set the "
+                              f"param `{name}` in params.yaml to move it)"))
+            placed[name] = replace(param, value=where)
+            continue
+        copies[relative.as_posix()] = param.source_file
+        placed[name] = replace(param, value=relative.as_posix())
+        notes.append(Note(param.cell, param.line, "data", value,
+                          f"copied into the project as {relative.as_posix()} (a Path param: a change re-runs what reads it)"))
+    return placed, copies, notes
+
+
+def _constant_to_param(ir: NotebookIR, name: str, before: Stmt, params: dict[str, Param]) -> Stmt | None:
+    """A literal constant bound only once above a query and read by it is a param of the query:
+    the statement, reclassified (its param is added to ``params``)."""
     if name in params:
-        return
+        return None
     binders = [s for s in ir.statements if name in s.binds]
     if len(binders) != 1 or binders[0].position > before.position or binders[0].kind != "code":
-        return
+        return None
     s = binders[0]
     node = s.node
     if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-        return
+        return None
     value = literal_value(node.value)
     if value is NOT_LITERAL:
-        return
-    s.kind, s.value, s.reason = "param", value, "a literal constant the SQL query binds"
-    params[name] = Param(name, value, _annotation(value), s.cell, s.line, s.reason)
+        return None
+    reason = "a literal constant the SQL query binds"
+    params[name] = Param(name, value, _annotation(value), s.cell, s.line, reason)
+    return replace(s, kind="param", value=value, reason=reason)
 
 
 def _opaque(ir: NotebookIR, log: Log) -> None:
@@ -215,17 +266,17 @@ def _params(ir: NotebookIR, folder: Path) -> dict[str, Param]:
             continue
         name = s.binds[0]
         value = s.value
-        annotation = _annotation(value)
-        param = Param(name, value, annotation, s.cell, s.line, s.reason)
-        if isinstance(value, str) and _data_file(value, folder):
-            param.is_path = True
-            param.annotation = "Path"
-            param.source_file = _data_file(value, folder)
-        params[name] = param
+        source = _data_file(value, folder) if isinstance(value, str) else None
+        if source is not None:
+            params[name] = Param(name, value, "Path", s.cell, s.line, s.reason, True, source)
+        else:
+            params[name] = Param(name, value, _annotation(value), s.cell, s.line, s.reason)
     return params
 
 
-def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> dict[str, str]:
+def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> tuple[dict[str, Param], dict[str, str]]:
+    """Literal paths of files a statement reads: each a ``Path`` param (with the params before)."""
+    params = dict(params)
     inline: dict[str, str] = {}
     taken = set(params) | {name for s in ir.statements for name in s.binds} | ir.import_names
     for s in ir.statements:
@@ -243,7 +294,7 @@ def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> dic
             inline[path] = name
             params[name] = Param(name, path, "Path", s.cell, access.line + s.line - 1,
                                  f"the file this cell reads ({access.via})", True, _data_file(path, folder), path)
-    return inline
+    return params, inline
 
 
 # -- computed paths and sys.path -----------------------------------------------------------
@@ -299,15 +350,16 @@ def project_relative(path: str) -> str:
     return "/".join(["data", *rest])
 
 
-def _computed_paths(ir: NotebookIR, folder: Path, params: dict[str, Param],
-                    inline: dict[str, str]) -> tuple[dict[int, dict[str, str]], list[DataGlob]]:
+def _computed_paths(ir: NotebookIR, folder: Path, params: dict[str, Param], inline: dict[str, str]
+                    ) -> tuple[dict[str, Param], dict[int, dict[str, str]], list[DataGlob]]:
     """Reads whose path is built from literals and constants (``os.path.join("data", "x.csv")``,
     ``Path("data") / "x.csv"``, ``f"{DATA}/x.csv"``), resolved by ``analysis.reads``: each
     file becomes a ``Path`` param (the expression is replaced by it); each listing (a glob, a
     folder) is copied match by match.
 
-    Returns the replacements by statement position, and the listings.
+    Returns the params with those files, the replacements by statement position, and the listings.
     """
+    params = dict(params)
     constants, modules, imported, functions = _scope(ir)
     exprs: dict[int, dict[str, str]] = {}
     globs: list[DataGlob] = []
@@ -348,7 +400,7 @@ def _computed_paths(ir: NotebookIR, folder: Path, params: dict[str, Param],
                                      f"the file this cell reads ({ast.unparse(expr)})", True,
                                      _data_file(ref.value, folder))
             exprs.setdefault(s.position, {})[ast.dump(expr)] = name
-    return exprs, globs
+    return params, exprs, globs
 
 
 def _path_expression(s: Stmt, line: int, value: str, constants: dict[str, ast.expr], modules: dict[str, str],
@@ -373,7 +425,7 @@ def _path_expression(s: Stmt, line: int, value: str, constants: dict[str, ast.ex
     return None
 
 
-def _sys_path_edits(ir: NotebookIR, log: Log, folder: Path) -> list[tuple[Path, bool]]:
+def _sys_path_edits(ir: NotebookIR, log: Log, folder: Path) -> tuple[NotebookIR, list[tuple[Path, bool]]]:
     """``sys.path.append(...)``/``insert``/``extend`` statements: the folders they add (relative
     to the notebook's folder; ``True`` for a folder put before the installed packages).
 
@@ -382,6 +434,7 @@ def _sys_path_edits(ir: NotebookIR, log: Log, folder: Path) -> list[tuple[Path, 
     """
     constants, modules, _, _ = _scope(ir)
     found: list[tuple[Path, bool]] = []
+    changed: dict[int, Stmt] = {}
     for s in ir.statements:
         node = s.node
         if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
@@ -402,14 +455,14 @@ def _sys_path_edits(ir: NotebookIR, log: Log, folder: Path) -> list[tuple[Path, 
                 continue
             path = Path(text) if Path(text).is_absolute() else folder / text
             found.append((Path(os.path.normpath(path)), method == "insert"))
-        s.kind, s.reason = "blank", "adds a folder to sys.path for the notebook's own modules"
+        changed[s.position] = replace(s, kind="blank", reason="adds a folder to sys.path for the notebook's own modules")
         why = ("the notebook's own modules it made importable are copied into the package, so the pipeline "
                "does not need it")
         if unresolved:
             why += f"; the folder ({', '.join(unresolved)}) is computed at run time: modules were looked for " \
                    "beside the notebook and in the folders above it"
         log.notes.append(Note(s.cell, s.line, "dropped", ast.unparse(node), why))
-    return found
+    return ir.revised(changed), found
 
 
 def secret_kind(name: str | None, value: str) -> str | None:
@@ -445,7 +498,7 @@ def env_variable(name: str, taken: set[str]) -> str:
     return variable
 
 
-def _secrets(ir: NotebookIR, params: dict[str, Param]) -> None:
+def _secrets(ir: NotebookIR, params: dict[str, Param]) -> tuple[NotebookIR, dict[str, Param]]:
     """Hard-coded secrets become params whose value is read from the environment.
 
     A text param (or a text constant assigned once, even if no later cell reads it) that is
@@ -456,6 +509,8 @@ def _secrets(ir: NotebookIR, params: dict[str, Param]) -> None:
     """
     from ..pipeline.secrets import name_is_secret
 
+    params = dict(params)
+    changed: dict[int, Stmt] = {}
     bound: dict[str, int] = {}
     for s in ir.statements:
         for name in s.binds:
@@ -470,8 +525,9 @@ def _secrets(ir: NotebookIR, params: dict[str, Param]) -> None:
             continue
         name, value = targets[0].id, node.value.value
         if name not in params and (name_is_secret(name) or secret_kind(name, value)):
-            s.kind, s.value, s.reason = "param", value, "a hard-coded secret, assigned once"
-            params[name] = Param(name, value, "str", s.cell, s.line, s.reason)
+            reason = "a hard-coded secret, assigned once"
+            changed[s.position] = replace(s, kind="param", value=value, reason=reason)
+            params[name] = Param(name, value, "str", s.cell, s.line, reason)
     taken: set[str] = set()
     for name in sorted(params):
         param = params[name]
@@ -480,11 +536,11 @@ def _secrets(ir: NotebookIR, params: dict[str, Param]) -> None:
         kind = "named like a secret" if name_is_secret(name) else secret_kind(name, param.value)
         if kind is None:
             continue
-        param.env = env_variable(name, taken)
-        taken.add(param.env)
-        param.value = f"${{env:{param.env}}}"
-        param.annotation = "Secret[str]"
-        param.reason = f"{param.reason}; a secret ({kind}): set {param.env} in the environment"
+        env = env_variable(name, taken)
+        taken.add(env)
+        params[name] = replace(param, env=env, value=f"${{env:{env}}}", annotation="Secret[str]",
+                               reason=f"{param.reason}; a secret ({kind}): set {env} in the environment")
+    return ir.revised(changed), params
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -510,11 +566,14 @@ def _placeholders(sql: str) -> tuple[str, list[str]]:
     return _SQL_NAME.sub(bind, sql), names
 
 
-def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -> None:
+def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path
+             ) -> tuple[NotebookIR, dict[str, Param]]:
     """``%%sql`` cells become queries in ``.sql`` files with bound parameters; connections become a param."""
     from .ir import Query
     from .transforms import magic_calls
 
+    params = dict(params)
+    changed: dict[int, Stmt] = {}
     url: str | None = None
     for s in ir.statements:
         if s.kind != "query":
@@ -535,7 +594,8 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -
             words = words[1:]
         sql = "\n".join(part for part in (" ".join(words), call.body) if part.strip()).strip()
         if not sql:
-            s.kind, s.reason = "blank", f"opens the SQL connection {url}; the pipeline's `database` param"
+            changed[s.position] = replace(s, kind="blank",
+                                          reason=f"opens the SQL connection {url}; the pipeline's `database` param")
             continue
         if url is None:
             log.refusals.append(_refusal(s, "a SQL query with no connection (`%sql URL`) before it",
@@ -553,7 +613,9 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -
             continue
         text, names = _placeholders(sql)
         for name in names:
-            _constant_to_param(ir, name, s, params)
+            constant = _constant_to_param(ir.revised(changed), name, s, params)
+            if constant is not None:
+                changed[constant.position] = constant
         output = target or f"query_cell_{s.cell}"
         if "database" not in params:
             if url.startswith("sqlite:///"):
@@ -566,7 +628,8 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path) -
         file = f"queries/{output}.sql"
         params[f"{output}_sql"] = Param(f"{output}_sql", file, "Path", s.cell, s.line,
                                         "the query of this cell, in its own file", True)
-        s.query = Query(text + "\n", tuple(names), output, url, file)
+        changed[s.position] = replace(s, query=Query(text + "\n", tuple(names), output, url, file))
+    return ir.revised(changed), params
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -595,8 +658,8 @@ def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> dict[str, He
                 if extra:
                     needs[name] |= extra
                     changed = True
+    helpers = {name: replace(helper, needs=tuple(sorted(needs[name]))) for name, helper in helpers.items()}
     for name, helper in helpers.items():
-        helper.needs = tuple(sorted(needs[name]))
         if helper.kind == "class" and helper.needs:
             log.refusals.append(_refusal(helper.stmt, f"class `{name}` reads the notebook variable(s) "
                                                       f"{', '.join(helper.needs)}",
@@ -675,7 +738,7 @@ def _figures_last(ir: NotebookIR) -> list[Stmt]:
     return out
 
 
-def _figure_groups_settled(ir: NotebookIR) -> list[tuple[str, str | None, list[Stmt]]]:
+def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, str | None, list[Stmt]]]]:
     """Group, then turn figure groups whose names other steps read into code, until stable.
 
     NB: `fig, ax = plt.subplots()` drawn on in cell 17 and again in cell 26, with other
@@ -698,10 +761,9 @@ def _figure_groups_settled(ir: NotebookIR) -> list[tuple[str, str | None, list[S
             for name in s.binds:
                 latest[name] = s
         if not demote:
-            return groups
-        for index in demote:
-            for s in groups[index][2]:
-                s.kind, s.reason = "code", "draws on a figure that other steps use"
+            return ir, groups
+        ir = ir.revised({s.position: replace(s, kind="code", reason="draws on a figure that other steps use")
+                         for index in demote for s in groups[index][2]})
 
 
 # -- data flow -----------------------------------------------------------------------------
@@ -925,12 +987,13 @@ def _closes(s: Stmt, ir: NotebookIR) -> bool:
                                                        "matplotlib.pyplot.clf", "matplotlib.pyplot.cla")
 
 
-def _chdir(ir: NotebookIR, log: Log) -> None:
+def _chdir(ir: NotebookIR, log: Log) -> NotebookIR:
     """``os.chdir``: steps all run in the project folder, so a change of folder cannot be kept.
 
     Changing to the folder the notebook already runs in (``os.chdir(".")``) is left out with a
     note; any other is refused with its cell.
     """
+    changed: dict[int, Stmt] = {}
     for s in ir.statements:
         if s.kind not in ("code", "figure", "setup", "display") or "chdir" not in s.code:
             continue
@@ -942,7 +1005,7 @@ def _chdir(ir: NotebookIR, log: Log) -> None:
             noop = isinstance(arg, ast.Constant) and isinstance(arg.value, str) \
                 and posixpath.normpath(arg.value or ".") == "."
             if noop and isinstance(s.node, ast.Expr) and s.node.value is sub:
-                s.kind, s.reason = "blank", "changes to the folder the notebook already runs in"
+                changed[s.position] = replace(s, kind="blank", reason="changes to the folder the notebook already runs in")
                 log.notes.append(Note(s.cell, s.line, "dropped", ast.unparse(s.node),
                                       "changes to the folder the notebook already runs in; steps run in the project "
                                       "folder"))
@@ -953,6 +1016,7 @@ def _chdir(ir: NotebookIR, log: Log) -> None:
                                              "use paths relative to the notebook's folder instead of changing "
                                              "folder, then convert again"))
             break
+    return ir.revised(changed)
 
 
 def _written(ir: NotebookIR, log: Log) -> dict[int, list[str]]:

@@ -45,7 +45,7 @@ from ..pipeline.secrets import mask
 from . import emit
 from .emit import quiet_parse
 from .ir import build_ir
-from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, project_relative, slug
+from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, slug
 from .report import conversion_report
 from .tests_gen import lib_tests, pipeline_tests
 from .transforms import TRANSFORMS, Log, Note, Refusal, apply
@@ -212,7 +212,7 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     local_modules = set(local.found)
     title = _title(nb)
     files: dict[str, str | bytes | Path] = {}
-    data_notes = _data_files(plan, files, folder)  # NB: before emitting: a copied file's param names the copy
+    data_notes = _data_files(plan, files, folder)
     pipeline = emit.rewrite_local_imports(emit.pipeline_module(plan, package, title, local_modules), local.names,
                                           package)
     lib = emit.rewrite_local_imports(emit.lib_module(plan, title, local_modules), local.names, package)
@@ -411,34 +411,9 @@ def _copy_modules(local: LocalModules, package: str, files: dict[str, str | byte
 
 
 def _data_files(plan: ConversionPlan, files: dict[str, str | bytes | Path], folder: Path) -> list[Note]:
-    notes = []
-    for param in plan.params.values():
-        if not param.is_path:
-            continue
-        value = str(param.value)
-        if value.startswith("queries/"):
-            continue  # written with the project
-        if param.source_file is None:
-            param.value = project_relative(value)
-            notes.append(Note(param.cell, param.line, "missing", value,
-                              f"the file was not found where the notebook reads it: put it at {param.value} in the "
-                              f"project, or set the param `{param.name}` in params.yaml to where it is"))
-            continue
-        size = param.source_file.stat().st_size
-        relative = Path(value)
-        if relative.is_absolute() or ".." in relative.parts:
-            relative = Path("data") / param.source_file.name
-        if size > MAX_COPY_BYTES:
-            where = str(param.source_file.resolve())
-            notes.append(Note(param.cell, param.line, "data", value,
-                              f"{size // (1024 * 1024)} MiB: not copied; the default points at {where} (set the "
-                              f"param `{param.name}` in params.yaml to move it)"))
-            param.value = where
-            continue
-        files[relative.as_posix()] = param.source_file
-        param.value = relative.as_posix()
-        notes.append(Note(param.cell, param.line, "data", value,
-                          f"copied into the project as {relative.as_posix()} (a Path param: a change re-runs what reads it)"))
+    """The data files the plan placed (``plan.copies``) and the listings the notebook reads."""
+    files.update(plan.copies)
+    notes = list(plan.data_notes)
     notes.extend(_copy_listings(plan, files, folder))
     return notes
 
