@@ -149,3 +149,37 @@ def test_figure_and_data_in_one_cell_become_a_step_and_a_figure(tmp_path: Path) 
     assert result.exit_code == 0, _not_equal(result)
     row = next(r for r in result.rows if r.name == figure)
     assert row.status == "equal" and row.how == "figure"
+
+
+def test_a_file_written_then_read_is_an_edge_not_a_data_param(tmp_path: Path) -> None:
+    """The notebook writes ``out/clean.csv`` and a later cell reads it back: the reading step
+    depends on the writer's declared file, and the notebook's old copy is not data."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "clean.csv").write_text("a,b,c\n9,9,9\n")  # a stale copy from an earlier run
+    (tmp_path / "in.csv").write_text("a,b\n1,2\n3,4\n")
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, (
+        "import pandas as pd\nSCALE = 2",
+        "df = pd.read_csv('in.csv')\ndf['c'] = df.a * SCALE",
+        "df.to_csv('out/clean.csv', index=False)",
+        "back = pd.read_csv('out/clean.csv')\ntotal = back.c.sum()\nprint(total)",
+    ))
+    project = tmp_path / "proj"
+    convert(notebook, project)
+    code = _pipeline(project).read_text()
+    assert "pd.read_csv('out/clean.csv')" in code
+    assert "clean_csv" not in code and "clean_csv" not in (project / "params.yaml").read_text()
+    assert not (project / "out" / "clean.csv").exists()  # the stale copy was not taken as data
+    assert "out/clean.csv -> total" in code  # the module's graph shows the file edge
+
+    result = verify(notebook, project, record=False)
+    assert result.exit_code == 0, _not_equal(result)
+    assert {"total", "file:out/clean.csv"} <= {r.name for r in result.rows}
+
+    # the reader follows the writer: a change upstream of the file changes what is read back
+    params = project / "params.yaml"
+    assert "SCALE: 2" in params.read_text()
+    params.write_text(params.read_text().replace("SCALE: 2", "SCALE: 3"))
+    changed = verify(notebook, project, record=False)
+    assert changed.exit_code == 1
+    assert {"total", "file:out/clean.csv"} <= {name for name, status, _ in _not_equal(changed)}

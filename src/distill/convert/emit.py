@@ -20,6 +20,7 @@ import ast
 import io
 import json
 import math
+import posixpath
 import re
 import sys
 import tokenize
@@ -536,7 +537,7 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
         lines.append(f"from {package}.lib import {', '.join(helpers_used)}")
     imports = format_imports(lines, local_modules | {package})
     graph = _graph_doc(plan)
-    doc = f'"""{title}: the notebook as a pipeline.\n\nStep graph (an edge is a parameter named after another step\'s output)::\n\n{graph}\n"""'
+    doc = f'"""{title}: the notebook as a pipeline.\n\nStep graph (an edge is an output another step makes, or a file it writes)::\n\n{graph}\n"""'
     setup = [s.code for s in ir.statements if s.kind == "setup"]
     head = f"{doc}\n\n" + "\n".join(imports)
     if setup:
@@ -544,22 +545,23 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
     return head + "\n\n\n" + body + "\n"
 
 
-
-
-
-
-
-
-
-
 def _graph_doc(plan: ConversionPlan) -> str:
+    """One line per step: what it reads (outputs, files other steps write) -> what it makes.
+
+    Example::
+
+        df -> cell_2 -> out/clean.csv
+        out/clean.csv -> total
+    """
+    writer = {path: step.name for step in plan.steps for path in step.files}
     lines = []
     for step in plan.steps:
-        sources = sorted({version for _, version in step.inputs})
-        arrow = ", ".join(sources) if sources else "(params)"
-        outs = ", ".join(v for _, v in step.outputs) if step.outputs else step.name
-        label = step.name if step.outputs and [v for _, v in step.outputs] == [step.name] else f"{step.name} -> {outs}"
-        lines.append(f"    {arrow} -> {label}" if sources else f"    {label}")
+        read_files = sorted({path for s in step.statements for access in s.analysis.files if access.mode == "read"
+                             and (path := posixpath.normpath(access.path)) in writer and writer[path] != step.name})
+        sources = [*sorted({version for _, version in step.inputs}), *read_files]
+        made = [v for _, v in step.outputs] + list(step.files)
+        label = step.name if not made or made == [step.name] else f"{step.name} -> {', '.join(made)}"
+        lines.append(f"    {', '.join(sources)} -> {label}" if sources else f"    {label}")
     return "\n".join(lines)
 
 

@@ -109,6 +109,8 @@ class Stmt:
     query: Query | None = None
     shows: tuple[Shown, ...] = ()  # what it prints or shows as a cell's last expression
     results: tuple[str, ...] = ()  # output names given to the new values it shows
+    #: every node of ``node`` in ``ast.walk`` order: walked once, then read by every pass (and kept by ``replace``)
+    subnodes: tuple[ast.AST, ...] = field(default=(), repr=False)
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -138,10 +140,9 @@ class Stmt:
         # NB: `binds`, not the analysis' defs: a `%%sql` query without `name <<` writes `query_cell_N`
         return tuple(dict.fromkeys((*self.binds, *self.mutates)))
 
-    @cached_property
-    def subnodes(self) -> tuple[ast.AST, ...]:
-        """Every node of ``node``, in ``ast.walk`` order: walked once, then read by every pass."""
-        return tuple(ast.walk(self.node))
+    def __post_init__(self) -> None:
+        if not self.subnodes:
+            object.__setattr__(self, "subnodes", tuple(ast.walk(self.node)))
 
 
 @dataclass(frozen=True, eq=False)

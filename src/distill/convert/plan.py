@@ -142,14 +142,15 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     statements, params and helpers are frozen, so a pass never sees a half-changed record."""
     _opaque(ir, log)
     ir, module_paths = _sys_path_edits(ir, log, folder)
-    params = _params(ir, folder)
+    written = _written(ir, log)
+    made = _made(written)
+    params = _params(ir, folder, made)
     ir, params = _queries(ir, params, log, folder)
     ir, params = _secrets(ir, params)
-    params, inline = _inline_paths(ir, folder, params)
-    params, exprs, globs = _computed_paths(ir, folder, params, inline)
+    params, inline = _inline_paths(ir, folder, params, made)
+    params, exprs, globs = _computed_paths(ir, folder, params, inline, made)
     helpers = _helpers(ir, params, log)
     ir = _chdir(ir, log)
-    written = _written(ir, log)
     ir, groups = _figure_groups_settled(ir)
     steps = _steps(ir, groups, params, helpers, log, inline, exprs, written)
     _name(ir, steps, params, helpers)
@@ -259,14 +260,37 @@ def _looks_like_data(value: str) -> bool:
     return "://" not in value and Path(value).suffix.lower() in DATA_SUFFIXES and "\n" not in value
 
 
-def _params(ir: NotebookIR, folder: Path) -> dict[str, Param]:
+def _made(written: dict[int, list[str]]) -> dict[str, int]:
+    """Each file the notebook writes → the position of the first statement writing it."""
+    made: dict[str, int] = {}
+    for position in sorted(written):
+        for path in written[position]:
+            made.setdefault(path, position)
+    return made
+
+
+def _made_before(path: str, position: int, made: dict[str, int]) -> bool:
+    """Whether the notebook wrote ``path`` before the statement at ``position`` reads it.
+
+    NB: such a file is an intermediate result, not data: the step reading it keeps the path
+        as the notebook wrote it, and the pipeline runs the step that writes it first (a read
+        of another step's declared file is an input). Copying the notebook's old copy as a
+        data param would pin the reader to a stale file.
+    """
+    first = made.get(posixpath.normpath(path.replace("\\", "/")))
+    return first is not None and first < position
+
+
+def _params(ir: NotebookIR, folder: Path, made: dict[str, int]) -> dict[str, Param]:
     params: dict[str, Param] = {}
     for s in ir.statements:
         if s.kind != "param":
             continue
         name = s.binds[0]
         value = s.value
-        source = _data_file(value, folder) if isinstance(value, str) else None
+        # NB: a constant naming a file the notebook writes is text, not a data input (see `_made_before`)
+        produced = isinstance(value, str) and _made_before(value, len(ir.statements), made)
+        source = _data_file(value, folder) if isinstance(value, str) and not produced else None
         if source is not None:
             params[name] = Param(name, value, "Path", s.cell, s.line, s.reason, True, source)
         else:
@@ -274,7 +298,8 @@ def _params(ir: NotebookIR, folder: Path) -> dict[str, Param]:
     return params
 
 
-def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> tuple[dict[str, Param], dict[str, str]]:
+def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param], made: dict[str, int]
+                  ) -> tuple[dict[str, Param], dict[str, str]]:
     """Literal paths of files a statement reads: each a ``Path`` param (with the params before)."""
     params = dict(params)
     inline: dict[str, str] = {}
@@ -285,6 +310,8 @@ def _inline_paths(ir: NotebookIR, folder: Path, params: dict[str, Param]) -> tup
         for access in s.analysis.files:
             path = access.path
             if access.mode != "read" or path in inline or "://" in path or not path.strip():
+                continue
+            if _made_before(path, s.position, made):
                 continue
             if not (_data_file(path, folder) or _looks_like_data(path)):
                 continue
@@ -350,8 +377,8 @@ def project_relative(path: str) -> str:
     return "/".join(["data", *rest])
 
 
-def _computed_paths(ir: NotebookIR, folder: Path, params: dict[str, Param], inline: dict[str, str]
-                    ) -> tuple[dict[str, Param], dict[int, dict[str, str]], list[DataGlob]]:
+def _computed_paths(ir: NotebookIR, folder: Path, params: dict[str, Param], inline: dict[str, str],
+                    made: dict[str, int]) -> tuple[dict[str, Param], dict[int, dict[str, str]], list[DataGlob]]:
     """Reads whose path is built from literals and constants (``os.path.join("data", "x.csv")``,
     ``Path("data") / "x.csv"``, ``f"{DATA}/x.csv"``), resolved by ``analysis.reads``: each
     file becomes a ``Path`` param (the expression is replaced by it); each listing (a glob, a
@@ -386,7 +413,7 @@ def _computed_paths(ir: NotebookIR, folder: Path, params: dict[str, Param], inli
                     exprs.setdefault(s.position, {})[ast.dump(expr)] = repr(target)
                 continue
             expr = _path_expression(s, ref.line, ref.value, constants, modules, skip)
-            if expr is None or (folder / ref.value).is_dir():
+            if expr is None or (folder / ref.value).is_dir() or _made_before(ref.value, s.position, made):
                 continue
             if not (_data_file(ref.value, folder) or _looks_like_data(ref.value)):
                 continue

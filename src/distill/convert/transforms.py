@@ -110,6 +110,21 @@ class Log:
         self.refusals.append(Refusal(self.numbers[index], line, reason, hint))
 
     _split: dict[int, list[str]] = field(default_factory=dict, init=False, repr=False)
+    _trees: dict[str, ast.Module | None] = field(default_factory=dict, init=False, repr=False)
+
+    def tree(self, code: str) -> ast.Module | None:
+        """``code`` parsed, or ``None``; parsed once per text for the whole conversion.
+
+        NB: each transform reads every cell, and most cells come out of a transform unchanged:
+            without this a 100,000-line cell is parsed sixteen times. The trees are shared: read only.
+        """
+        if code not in self._trees:
+            self._trees[code] = _tree(code)
+        return self._trees[code]
+
+    def remember(self, code: str, tree: ast.Module) -> None:
+        """Keep a tree parsed elsewhere (``notebook.magics``) for ``tree``."""
+        self._trees[code] = tree
 
     def original_line(self, index: int, line: int) -> str:
         lines = self._split.get(index)
@@ -138,7 +153,7 @@ def apply(transforms: Sequence[Transform], sources: list[str], log: Log) -> list
         notes_before = len(log.notes)
         requirements_before = len(log.requirements)
         result = transform.run(list(current), log)
-        problem = _broken(current, result)
+        problem = _broken(current, result, log)
         if problem is None:
             current = result
             continue
@@ -150,23 +165,15 @@ def apply(transforms: Sequence[Transform], sources: list[str], log: Log) -> list
     return current
 
 
-def _broken(before: list[str], after: list[str]) -> tuple[int, str] | None:
+def _broken(before: list[str], after: list[str], log: Log) -> tuple[int, str] | None:
     if len(before) != len(after):
         return -1, f"{len(before)} cells became {len(after)}"
     for index, (old, new) in enumerate(zip(before, after, strict=True)):
-        if old == new or not _parses(old):
+        if old == new or log.tree(old) is None:
             continue
-        if not _parses(new):
+        if log.tree(new) is None:
             return index, "the cell no longer parses"
     return None
-
-
-def _parses(code: str) -> bool:
-    try:
-        parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 # -- the transforms ------------------------------------------------------------------------
@@ -187,7 +194,9 @@ def ipython_to_python(sources: list[str], log: Log) -> list[str]:
     out = []
     for index, source in enumerate(sources):
         python = to_python(source)
-        if python.tree is None and not _parses(python.code):
+        if python.tree is not None:
+            log.remember(python.code, python.tree)
+        elif log.tree(python.code) is None:
             try:
                 parse(python.code)
             except SyntaxError as exc:
@@ -215,7 +224,7 @@ def drop_display_magics(sources: list[str], log: Log) -> list[str]:
     out = []
     for index, code in enumerate(sources):
         lines = code.split("\n")
-        for call in _magic_calls(code):
+        for call in _magic_calls(code, log):
             if call.kind == "cell" and call.name in DISPLAY_CELL_MAGICS:
                 log.note(index, call.line, "dropped", f"%%{call.name} only displays or times its cell")
                 lines = [""] * len(lines)
@@ -253,7 +262,7 @@ def installs_to_dependencies(sources: list[str], log: Log) -> list[str]:
     out = []
     for index, code in enumerate(sources):
         lines = code.split("\n")
-        for call in _magic_calls(code):
+        for call in _magic_calls(code, log):
             command = call.args if call.kind == "shell" else f"{call.name} {call.args}"
             if call.kind == "line" and call.name not in ("pip", "conda", "mamba"):
                 continue
@@ -302,7 +311,7 @@ def explicit_star_imports(sources: list[str], log: Log) -> list[str]:
     claimed: set[str] = set()
     for index, code in enumerate(sources):
         lines = code.split("\n")
-        tree = _tree(code)
+        tree = log.tree(code)
         for node in tree.body if tree else ():
             if not (isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)):
                 continue
@@ -350,7 +359,7 @@ def other_magics_to_comments(sources: list[str], log: Log) -> list[str]:
     out = []
     for index, code in enumerate(sources):
         lines = code.split("\n")
-        for call in _magic_calls(code):
+        for call in _magic_calls(code, log):
             if call.kind == "cell" and call.name in QUERY_MAGICS:
                 continue
             if call.kind == "line" and call.name in QUERY_MAGICS:
@@ -411,8 +420,8 @@ def magic_calls(code: str) -> list[MagicCall]:
     return _magic_calls(code)
 
 
-def _magic_calls(code: str) -> list[MagicCall]:
-    tree = _tree(code)
+def _magic_calls(code: str, log: Log | None = None) -> list[MagicCall]:
+    tree = log.tree(code) if log is not None else _tree(code)
     if tree is None:
         return []
     found: list[MagicCall] = []

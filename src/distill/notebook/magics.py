@@ -73,7 +73,8 @@ def to_python(source: str) -> PythonSource:
         return PythonSource(source, tree=parse(source))
     except (SyntaxError, ValueError):
         pass
-    return PythonSource(_line_syntax(source), ipython=True)
+    code, tree = _line_syntax(source)
+    return PythonSource(code, ipython=True, tree=tree)
 
 
 def _cell_magic(lines: list[str], first: int) -> PythonSource:
@@ -88,39 +89,39 @@ def _cell_magic(lines: list[str], first: int) -> PythonSource:
     target = stored.group("name") if stored else (args.split()[0] if name == "capture" and args and not args.startswith("-") else None)
     if target:
         call = f"{target} = {call}"
-    rest = _line_syntax("\n".join(body_lines)).split("\n") if python_body else [""] * len(body_lines)
+    rest = _line_syntax("\n".join(body_lines))[0].split("\n") if python_body else [""] * len(body_lines)
     code = [""] * first + [call] + rest
     return PythonSource("\n".join(code), ipython=True, cell_magic=name)
 
 
-def _line_syntax(source: str) -> str:
-    """Line magics and shell escapes through IPython's transformer, line for line."""
+def _line_syntax(source: str) -> tuple[str, ast.Module | None]:
+    """Line magics and shell escapes through IPython's transformer, line for line; with the
+    parsed tree when the line-by-line rewrite parses (so no one parses a huge cell again)."""
     try:
         manager = _manager()
     except ImportError:  # pragma: no cover - IPython is a dependency; keep analysis alive anyway
-        return source
+        return source, None
     lines = _cleanup(manager, [_automagic(line) for line in source.split("\n")])
     # NB: most cells need only a few escaped lines rewritten; tokenising the whole cell with
     # IPython costs ten times more, so it is the fallback, not the first try.
     quick = "\n".join(_quick_rewrite(manager, lines))
     try:
-        parse(quick)
-        return quick
+        return quick, parse(quick)
     except (SyntaxError, ValueError):
         pass
     if not any(_ESCAPED.search(line) for line in lines):
-        return quick  # plain Python with a syntax error: IPython cannot help, the analysis reports it
+        return quick, None  # plain Python with a syntax error: IPython cannot help, the analysis reports it
     whole = "\n".join(lines)
     try:
         code = _whole_cell(manager, whole, sum(1 for line in lines if _ESCAPED.search(line)))
     except Exception:  # noqa: BLE001 - a cell IPython cannot tokenise keeps the line-by-line rewrite
-        return quick
+        return quick, None
     if code is None:
-        return quick
+        return quick, None
     code = code[:-1] if code.endswith("\n") and not whole.endswith("\n") else code
     if code.count("\n") != whole.count("\n"):
-        return quick  # a rewrite that moves lines would make every message point at the wrong line
-    return "\n".join(_keep_timed_statement(line) for line in code.split("\n"))
+        return quick, None  # a rewrite that moves lines would make every message point at the wrong line
+    return "\n".join(_keep_timed_statement(line) for line in code.split("\n")), None
 
 
 # The whole-cell pass tokenises the whole cell once per rewrite, so its cost is (rewrites x
@@ -248,6 +249,7 @@ def _automagic(line: str) -> str:
 _TIMED_CALL = re.compile(r"^(?P<indent>\s*)get_ipython\(\)\.run_line_magic\('(?P<name>\w+)', (?P<arg>'.*'|\".*\")\)\s*$")
 
 
+@lru_cache(maxsize=4096)
 def _keep_timed_statement(line: str) -> str:
     """``%time y = f(x)`` → ``get_ipython().run_line_magic('time', ''); y = f(x)``.
 

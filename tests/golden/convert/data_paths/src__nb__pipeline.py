@@ -1,9 +1,9 @@
 """Nb: the notebook as a pipeline.
 
-Step graph (an edge is a parameter named after another step's output)::
+Step graph (an edge is an output another step makes, or a file it writes)::
 
     raw
-    raw -> cell_3 -> cell_3
+    raw -> cell_3 -> summary.csv
 """
 
 from pathlib import Path

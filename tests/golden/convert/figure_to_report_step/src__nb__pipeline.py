@@ -1,9 +1,9 @@
 """Nb: the notebook as a pipeline.
 
-Step graph (an edge is a parameter named after another step's output)::
+Step graph (an edge is an output another step makes, or a file it writes)::
 
     frame
-    frame -> growth_of_y_figure -> growth_of_y_figure
+    frame -> growth_of_y_figure
 """
 
 import matplotlib.pyplot as plt

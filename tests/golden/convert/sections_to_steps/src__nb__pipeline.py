@@ -1,6 +1,6 @@
 """Sales report: the notebook as a pipeline.
 
-Step graph (an edge is a parameter named after another step's output)::
+Step graph (an edge is an output another step makes, or a file it writes)::
 
     orders
     orders -> share
