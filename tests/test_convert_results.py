@@ -79,7 +79,8 @@ def test_changed_constant_behind_a_printed_value_or_last_expression_fails(tmp_pa
 
 
 def test_output_nothing_covers_is_missing(tmp_path: Path) -> None:
-    notebook, project, _ = _project(tmp_path, FRAME, "for i in range(3):\n    print(i * 2)")
+    # NB: shown with `display` (not printed text, which is compared) inside a loop: no value holds it
+    notebook, project, _ = _project(tmp_path, FRAME, "for i in range(3):\n    display(i * 2)")
     result = verify(notebook, project, record=False)
     assert result.exit_code == 1
     row = next(r for r in result.rows if r.name == "cell 3")
@@ -90,3 +91,35 @@ def test_output_nothing_covers_is_missing(tmp_path: Path) -> None:
     assert {"cell": 3, "covered_by": [], "reason": None} in data["cells"]
     text = runner.invoke(cli, ["verify", str(notebook), str(project), "--no-record"]).stdout
     assert "cells with output" in text and "NOT COVERED" in text
+
+
+def test_text_printed_in_a_loop_is_compared(tmp_path: Path) -> None:
+    """Text a step prints (in a loop, from a derived value) is compared with what its cells printed.
+
+    Left-out statements (a re-display, a shell command, a timed statement's timing) print in the
+    notebook and not in the pipeline: they are set aside, so they make no difference.
+    """
+    loop = ("K = (2, 3)\nprint(df.shape)\n!echo from the shell\n%time doubled = df.x * 2\n"
+            "for k in K:\n    print(k, round(df.x[df.y == k % 2].sum(), 4))")
+    notebook, project, pipeline = _project(tmp_path, FRAME, loop)
+    assert "for k in K:" in pipeline
+    result = verify(notebook, project, record=False)
+    assert result.exit_code == 0, [(r.name, r.detail) for r in result.rows if r.status != "equal"]
+    printed = [r for r in result.rows if r.name.startswith("printed:")]
+    assert [(r.status, r.notebook, r.pipeline) for r in printed] == [("equal", "2 lines printed", "2 lines printed")]
+    assert printed[0].name in next(c for c in result.cells if c.cell == 3).covered_by
+
+    path = project / "src" / "nb" / "pipeline.py"
+    path.write_text(pipeline.replace("df.y == k % 2", "df.y != k % 2"))
+    changed = verify(notebook, project, record=False)
+    assert changed.exit_code == 1
+    row = next(r for r in changed.rows if r.name.startswith("printed:"))
+    assert row.status == "different" and row.detail.startswith("line 1: the notebook printed '2 ")
+
+
+def test_printed_text_that_changes_between_notebook_runs_is_nondeterministic(tmp_path: Path) -> None:
+    notebook, project, _ = _project(tmp_path, FRAME, "import random\nfor i in range(2):\n    print(random.random())")
+    result = verify(notebook, project, record=False)
+    row = next(r for r in result.rows if r.name.startswith("printed:"))
+    assert row.status == "incomparable" and "prints different text on a second run" in row.detail, row
+    assert result.exit_code == 3

@@ -504,6 +504,16 @@ def _statement_span(lines: list[str], node: ast.stmt, text: str) -> Edit:
 
 
 
+#: Names a notebook's kernel provides without an import, and the import a module needs for them.
+KERNEL_NAMES = {"display": "from IPython.display import display"}
+
+
+def kernel_imports(ir: NotebookIR, names: set[str]) -> list[str]:
+    """Imports for the names the notebook used from its kernel (``display``) and never defined."""
+    defined = ir.import_names | {n for s in ir.statements for n in s.binds}
+    return [line for name, line in KERNEL_NAMES.items() if name in names and name not in defined]
+
+
 def used_names(code: str) -> set[str]:
     return {node.id for node in ast.walk(quiet_parse(code)) if isinstance(node, ast.Name)}
 
@@ -521,7 +531,7 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
     body = "\n\n\n".join(functions)
     setup_code = "\n".join(s.code for s in ir.statements if s.kind == "setup")
     names = (used_names(body) if body else set()) | (used_names(setup_code) if setup_code else set())
-    lines = import_lines(ir, names & ir.import_names)
+    lines = import_lines(ir, names & ir.import_names) + kernel_imports(ir, names)
     if "copy" in needs and "copy" not in ir.import_names:
         lines.append("import copy")
     if "functools" in needs and "functools" not in ir.import_names:
@@ -583,7 +593,7 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
         parts.append(RUN_QUERY)
     body = "\n\n\n".join(dict.fromkeys(parts))
     names = used_names(body) if body else set()
-    lines = import_lines(ir, names & ir.import_names)
+    lines = import_lines(ir, names & ir.import_names) + kernel_imports(ir, names)
     if RUN_QUERY in parts:
         lines += ["import contextlib", "import sqlite3", "from pathlib import Path"]
     if needs_functools and "functools" not in ir.import_names:

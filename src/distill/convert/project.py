@@ -490,8 +490,9 @@ def _requirements(plan: ConversionPlan, log: Log, local: LocalModules, code: str
     notes: list[Note] = []
     found: dict[str, str] = {}
     for top in tops:
-        if top in local.found or is_standard(top) or top in KERNEL_MODULES or top in ("distill", package):
-            continue  # NB: the project never lists itself, nor the notebook's own modules (copied into it)
+        if top in local.found or top in ("distill", package) or (is_standard(top) and top != "IPython"):
+            continue  # NB: the project never lists itself, nor the notebook's own modules (copied into it);
+            #           IPython is a dependency when the generated code imports it (``display`` in a step)
         if top in local.missing or top not in _installed_modules():
             continue  # found nowhere: a warning (``_copy_modules``), never a pin
         dist = distributions_for(top)[0]

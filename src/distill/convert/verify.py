@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -148,10 +149,11 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
         capture.mkdir()
         started = time.monotonic()
         shown: set[int] = set()
-        drawn = _run_notebook(source, plan, capture, timeout, log, shown)
+        printed: dict[int, str] = {}
+        drawn = _run_notebook(source, plan, capture, timeout, log, shown, printed)
         result.notebook_seconds = time.monotonic() - started
         started = time.monotonic()
-        _run_pipeline(root, timeout, log)
+        step_text = _run_pipeline(root, timeout, log, [step.name for step in plan.steps], Path(tmp) / "printed.json")
         result.pipeline_seconds = time.monotonic() - started
         statement_taint: dict[int, str] = {}
         taint = _taint(plan, source, statement_taint)
@@ -207,14 +209,15 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
             for path in step.files:
                 result.rows.append(_file_row(path, step.name, capture / "files" / path, root / path, package,
                                              rtol=rtol, atol=atol, probes=probes))
-        result.cells = _coverage(plan, shown, result.rows, notebook_values, statement_taint)
+        result.rows += _printed_rows(plan, printed, step_text)
+        result.cells = _coverage(plan, shown, result.rows, notebook_values, statement_taint, printed)
         result.rows += [Row(f"cell {c.cell}", "—", "printed or shown", "—", "missing", "coverage",
                             f"cell {c.cell} showed output that no compared value covers")
                         for c in result.cells if not c.covered_by and c.reason is None]
         if any(row.status == "different" for row in result.rows):
             result.rows = _second_run(source, plan, Path(tmp) / "again", timeout, log, package, result.rows,
                                       notebook_values, rtol=rtol, atol=atol, probes=probes,
-                                      first_files=capture / "files")
+                                      first_files=capture / "files", first_printed=printed)
         if record:
             from .project import record_in_manifest
 
@@ -225,7 +228,7 @@ def verify(notebook: str | os.PathLike[str], project: str | os.PathLike[str], *,
 
 
 def _coverage(plan: ConversionPlan, shown: set[int], rows: list[Row], values: dict[str, Any],
-              taint: dict[int, str]) -> list[CellCoverage]:
+              taint: dict[int, str], printed: dict[int, str] | None = None) -> list[CellCoverage]:
     """For each cell that printed or showed something, the compared outputs covering it, or why none does.
 
     A new value a cell shows is its own output; a re-display (``df.head()``, ``print(acc)``) is
@@ -251,10 +254,15 @@ def _coverage(plan: ConversionPlan, shown: set[int], rows: list[Row], values: di
                 found = version
         return found
 
+    text_row = {int(c): row.name for row in rows if row.name.startswith("printed:")
+                for name in row.step.split(", ") for step in plan.steps if step.name == name for c in step.cells}
     out: list[CellCoverage] = []
     for cell in sorted(shown):
         covered: list[str] = []
         again = new = text = False
+        if cell in text_row and _text_lines((printed or {}).get(cell, "")):
+            covered.append(text_row[cell])  # what the cell printed is compared as text
+            new = True
         reason: str | None = None
         statements = [s for s in ir.statements if s.cell == cell]
         fallback = not any(s.shows for s in statements)  # output printed by statements that show nothing
@@ -307,7 +315,7 @@ def _coverage(plan: ConversionPlan, shown: set[int], rows: list[Row], values: di
 
 def _second_run(source: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any, package: str,
                 rows: list[Row], first: dict[str, Any], *, rtol: float, atol: float, probes: list[Any],
-                first_files: Path) -> list[Row]:
+                first_files: Path, first_printed: dict[int, str]) -> list[Row]:
     """Run the notebook once more: a value that also differs between two runs of the notebook is
     nondeterministic (not comparable, with the cell computing it), whatever the cause — unseeded
     randomness, the clock, a library's own state; the rest are real differences."""
@@ -316,11 +324,20 @@ def _second_run(source: Path, plan: ConversionPlan, folder: Path, timeout: float
     if log:
         log("a value differs: running the notebook a second time to tell nondeterminism from a real difference")
     folder.mkdir()
-    _run_notebook(source, plan, folder, timeout, log)
+    printed: dict[int, str] = {}
+    _run_notebook(source, plan, folder, timeout, log, printed=printed)
     cells = _output_cells(plan)
+    step_cells = {step.name: step.cells for step in plan.steps}
     out = []
     for row in rows:
-        if row.status == "different" and row.name.startswith("file:"):
+        if row.status == "different" and row.name.startswith("printed:"):
+            group = sorted({c for name in row.step.split(", ") for c in step_cells.get(name, [])})
+            changed = [c for c in group if _text_lines(printed.get(c, "")) != _text_lines(first_printed.get(c, ""))]
+            if changed:
+                row = Row(row.name, row.step, row.notebook, row.pipeline, "incomparable", row.how,
+                          f"not comparable: cell {changed[0]} prints different text on a second run of the notebook: "
+                          "nondeterministic")
+        elif row.status == "different" and row.name.startswith("file:"):
             path = row.name.removeprefix("file:")
             again_row = _file_row(path, row.step, first_files / path, folder / "files" / path, package,
                                   rtol=rtol, atol=atol, probes=probes)
@@ -430,6 +447,73 @@ def __distill_figure__(key, names=()):
     with open(os.path.join({folder!r}, key + ".pkl"), "wb") as file:
         file.write(pickle.dumps(drawn))
 
+import ast as __distill_ast__
+
+
+class __DistillAside__(__distill_ast__.NodeTransformer):
+    # Statements the pipeline leaves out (re-displays, shell commands, line magics) print into
+    # a sink, so the cell's printed text is what the pipeline's steps print. The cell names them
+    # by line in a leading string; shell escapes and magics are found by their call.
+    QUIET_LINE_MAGICS = {{"time", "timeit", "prun", "capture", "memit", "lprun", "mprun"}}
+
+    def _escape(self, node):
+        value = getattr(node, "value", None)
+        if not isinstance(value, __distill_ast__.Call) or not isinstance(value.func, __distill_ast__.Attribute):
+            return False
+        owner = value.func.value
+        if not (isinstance(owner, __distill_ast__.Call) and getattr(owner.func, "id", "") == "get_ipython"):
+            return False
+        name = value.args[0].value if value.args and isinstance(value.args[0], __distill_ast__.Constant) else ""
+        if value.func.attr in ("system", "getoutput"):
+            return True
+        if value.func.attr == "run_line_magic":
+            return name not in self.QUIET_LINE_MAGICS
+        return value.func.attr == "run_cell_magic" and name not in {python_body!r}
+
+    def visit_Module(self, node):
+        body = list(node.body)
+        lines = set()
+        first = body[0] if body else None
+        if isinstance(first, __distill_ast__.Expr) and isinstance(first.value, __distill_ast__.Constant) \
+                and isinstance(first.value.value, str) and first.value.value.startswith("__distill_aside__:"):
+            lines = {{int(n) for n in first.value.value.split(":", 1)[1].split(",") if n}}
+            body = body[1:]
+        out = []
+        for index, stmt in enumerate(body):
+            if stmt.lineno not in lines and not self._escape(stmt):
+                out.append(stmt)
+                continue
+            last = index == len(body) - 1 and isinstance(stmt, __distill_ast__.Expr)
+            inner = [__distill_ast__.Assign(targets=[__distill_ast__.Name("__distill_last__", __distill_ast__.Store())],
+                                            value=stmt.value)] if last else [stmt]
+            call = __distill_ast__.Call(__distill_ast__.Name("__distill_aside__", __distill_ast__.Load()), [], [])
+            out.append(__distill_ast__.copy_location(
+                __distill_ast__.With(items=[__distill_ast__.withitem(context_expr=call)], body=inner), stmt))
+            if last:
+                out.append(__distill_ast__.Expr(__distill_ast__.Name("__distill_last__", __distill_ast__.Load())))
+        node.body = out
+        return __distill_ast__.fix_missing_locations(node)
+
+
+class __distill_aside__:
+    # NB: the text is published as a display of its own, so the cell still counts as one that printed
+    def __enter__(self):
+        import contextlib, io
+        self.buffer = io.StringIO()
+        self.redirect = contextlib.redirect_stdout(self.buffer)
+        self.redirect.__enter__()
+
+    def __exit__(self, *exc):
+        self.redirect.__exit__(*exc)
+        if self.buffer.getvalue():
+            from IPython.display import publish_display_data
+            publish_display_data({{{aside_type!r}: self.buffer.getvalue()}})
+        return False
+
+
+get_ipython().ast_transformers.append(__DistillAside__())
+
+
 def __distill_record__(function, name, needs):
     import functools, os, pickle
     done = []
@@ -481,7 +565,13 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
             s = helper.stmt
             after.setdefault((s.cell, s.end_line), []).append(
                 f"{helper.name} = __distill_record__({helper.name}, {helper.name!r}, {list(helper.needs)!r})")
-    cells = [new_code_cell(CAPTURE_CODE.format(folder=str(folder)))]
+    from ..notebook.magics import PYTHON_BODY_MAGICS
+
+    in_steps = {s.position for step in plan.steps for s in step.statements}
+    aside = {(s.cell, s.line) for s in plan.ir.statements
+             if s.position not in in_steps and s.kind not in ("import", "helper", "param", "setup")}
+    cells = [new_code_cell(CAPTURE_CODE.format(folder=str(folder), python_body=sorted(PYTHON_BODY_MAGICS),
+                                               aside_type=ASIDE_TYPE))]
     origin = {0: 0}
     for number, cell in enumerate(node.cells, start=1):
         if cell.cell_type != "code":
@@ -502,16 +592,27 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
                 origin[len(cells) - 1] = number
                 start = len(lines)
                 break
-            cells.append(new_code_cell("\n".join([*chunk, *extra])))
+            cells.append(new_code_cell("\n".join([_aside_marker(aside, number, start, end), *chunk, *extra])))
             origin[len(cells) - 1] = number
             start = end
         if start < len(lines) and "\n".join(lines[start:]).strip():
-            cells.append(new_code_cell("\n".join(lines[start:])))
+            cells.append(new_code_cell("\n".join([_aside_marker(aside, number, start, len(lines)), *lines[start:]])))
             origin[len(cells) - 1] = number
         if tail and len(cells) > first:
             cells[-1].source += "\n" + tail
     node.cells = cells
     return node, origin
+
+
+#: The media type of text printed by statements the pipeline leaves out (see ``CAPTURE_CODE``).
+ASIDE_TYPE = "text/x-distill-aside"
+
+
+def _aside_marker(aside: set[tuple[int, int]], cell: int, start: int, end: int) -> str:
+    """The leading string naming, by line in the instrumented cell, the statements whose printed
+    text is set aside (``__DistillAside__`` in ``CAPTURE_CODE``); the string itself is line 1."""
+    lines = sorted(line - start + 1 for (c, line) in aside if c == cell and start < line <= end)
+    return repr("__distill_aside__:" + ",".join(str(n) for n in lines))
 
 
 def _bind_shown(plan: ConversionPlan, number: int, lines: list[str], cuts: list[int]) -> tuple[list[str], str]:
@@ -549,10 +650,11 @@ def _bind_shown(plan: ConversionPlan, number: int, lines: list[str], cuts: list[
 
 
 def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: float, log: Any,
-                  shown: set[int] | None = None) -> set[int]:
+                  shown: set[int] | None = None, printed: dict[int, str] | None = None) -> set[int]:
     """Run the instrumented copy; returns the original numbers of cells that displayed an image.
 
-    ``shown``, when given, receives the cells that printed (stdout) or showed a value other than an image.
+    ``shown``, when given, receives the cells that printed (stdout) or showed a value other than an image;
+    ``printed`` the text each cell's statements kept in the pipeline printed (original cell → text).
     """
     try:
         import nbclient
@@ -583,6 +685,11 @@ def _run_notebook(notebook: Path, plan: ConversionPlan, folder: Path, timeout: f
     drawn = set()
     for index, cell in enumerate(node.cells):
         for output in cell.get("outputs", []):
+            if printed is not None and origin.get(index, 0) and output.get("output_type") == "stream" \
+                    and output.get("name") == "stdout":
+                text = output.get("text", "")
+                printed[origin[index]] = printed.get(origin[index], "") + ("".join(text) if isinstance(text, list)
+                                                                           else str(text))
             data = output.get("data", {})
             if any(kind.startswith("image/") for kind in data):
                 drawn.add(origin.get(index, 0))
@@ -713,20 +820,72 @@ def _file_text(file: Path) -> str:
 
 # -- the pipeline run ----------------------------------------------------------------------
 
-def _run_pipeline(root: Path, timeout: float, log: Any) -> None:
+def _run_pipeline(root: Path, timeout: float, log: Any, steps: list[str], texts: Path) -> dict[str, str]:
+    """Run every step of the project (forced: a cached step prints nothing) in a process of its
+    own; returns the text each step printed."""
     if log:
         log(f"running the pipeline in {root}")
     env = dict(os.environ)
     env.setdefault("MPLBACKEND", "Agg")
+    command = [sys.executable, "-m", "distill.convert.printed", str(root), str(texts), json.dumps(steps)]
     try:
-        done = subprocess.run([sys.executable, "-m", "distill", "run"], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise VerifyError(f"the pipeline ran longer than {timeout:g}s", hint="pass --timeout with more seconds") from exc
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().split("\n")[-12:])
         raise VerifyError(f"`distill run` failed in {root}:\n{tail}",
                           hint=f"run it yourself for the whole output: cd {root} && distill run")
+    try:
+        found = json.loads(texts.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+#: Lines IPython's timing magics print (``%time``, ``%%timeit``): the pipeline does not time its steps.
+_TIMING = re.compile(r"^(CPU times:|Wall time:|[\d.]+ \S+ ± [\d.]+ \S+ per loop)")
+_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+")
+
+
+def _text_lines(text: str) -> list[str]:
+    """Printed text as lines to compare: timing lines dropped, object addresses masked, trailing space cut."""
+    return [_ADDRESS.sub("at 0x…", line.rstrip()) for line in text.split("\n")
+            if line.strip() and not _TIMING.match(line.strip())]
+
+
+def _printed_rows(plan: ConversionPlan, notebook: dict[int, str], pipeline: dict[str, str]) -> list[Row]:
+    """One row per group of steps sharing cells: the text their cells printed in the notebook
+    against the text the steps printed in the pipeline.
+
+    A group is compared line for line; when the lines are the same but in another order (a cell
+    split into a figure step and a code step prints in step order) it is equal too.
+    """
+    groups: list[tuple[list[StepPlan], set[int]]] = []
+    for step in plan.steps:
+        cells = set(step.cells)
+        joined = [g for g in groups if g[1] & cells]
+        merged_steps = [st for g in joined for st in g[0]] + [step]
+        merged_cells = cells.union(*(g[1] for g in joined))
+        groups = [g for g in groups if g not in joined] + [(merged_steps, merged_cells)]
+    rows = []
+    for steps, cells in groups:
+        expected = _text_lines("".join(notebook.get(c, "") for c in sorted(cells)))
+        actual = _text_lines("".join(pipeline.get(st.name, "") for st in sorted(steps, key=plan.steps.index)))
+        if not expected and not actual:
+            continue
+        name = "printed:" + "+".join(st.name for st in steps)
+        status: Status = "equal" if expected == actual or sorted(expected) == sorted(actual) else "different"
+        detail = ""
+        if status == "different":
+            at = next((i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+                      min(len(expected), len(actual)))
+            want = expected[at] if at < len(expected) else "(nothing)"
+            got = actual[at] if at < len(actual) else "(nothing)"
+            detail = f"line {at + 1}: the notebook printed {want[:120]!r}, the pipeline {got[:120]!r}"
+        rows.append(Row(name, ", ".join(st.name for st in steps), f"{len(expected)} lines printed",
+                        f"{len(actual)} lines printed", status, "text", detail))
+    return rows
 
 
 def _load_outputs(root: Path, names: list[str]) -> dict[str, Any]:
@@ -819,7 +978,7 @@ def _record_values(root: Path, plan: ConversionPlan, rows: list[Row], values: di
     suffix = {"parquet": ".parquet", "npy": ".npy", "json": ".json", "pickle": ".pkl", "figure": ".pkl"}
     try:
         for row in rows:
-            if row.status != "equal" or row.name.startswith("file:"):
+            if row.status != "equal" or row.name.startswith(("file:", "printed:")):
                 continue
             if row.how == "figure":
                 index["values"][row.name] = {"how": "figure", "file": None, "step": row.step}
