@@ -16,8 +16,11 @@ Rules of the visitor (each special case carries an ``NB:`` comment where it is h
 - function bodies run later: their free names are the function's globals (``reads``), not
   refs of the cell; decorators and defaults run at definition time and are refs;
 - class bodies run at definition time (their free names are refs); methods are functions;
-- comprehensions, lambdas and ``except ... as`` names have their own scope; lambdas are
-  treated as called where they are written (``df.apply(lambda r: r * k)`` reads ``k`` now);
+- which names are local where is Python's rule, from ``analysis.scope`` (assigned anywhere in a
+  function → local in all of it; comprehensions, lambdas and classes are scopes); class bodies
+  run in order (``class A: k = k`` reads the cell's ``k``); lambdas are treated as called where
+  they are written (``df.apply(lambda r: r * k)`` reads ``k`` now); an ``except ... as e`` name
+  at the top level is never a def;
 - ``x.a = 1``, ``x[k] = 1``, ``del x[k]``, ``x += 1``, ``x.append(1)``, ``x.drop(..., inplace=True)``
   read ``x`` *and* mutate it.
 """
@@ -34,6 +37,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, NewType, TypeVar
+
+from .scope import Resolver, outer_parts
 
 CellId = NewType("CellId", int)
 
@@ -348,13 +353,6 @@ def _visit(tree: ast.Module) -> _Visitor:
 
 
 @dataclass(slots=True)
-class _Scope:
-    kind: Literal["function", "class", "comprehension", "lambda"]
-    names: set[str] = field(default_factory=set)
-    declared_global: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True)
 class _FunctionBuilder:
     name: str
     line: int
@@ -366,7 +364,8 @@ class _FunctionBuilder:
 
 class _Visitor(ast.NodeVisitor):
     def __init__(self) -> None:
-        self.scopes: list[_Scope] = []
+        self.resolver = Resolver(classes_in_order=True)
+        self.handlers: list[str] = []  # `except ... as` names at the cell's top level
         self.bound: set[str] = set()
         self.uses: dict[str, Use] = {}
         self.bindings: list[Binding] = []
@@ -385,20 +384,13 @@ class _Visitor(ast.NodeVisitor):
     @property
     def deferred(self) -> bool:
         """Inside a function body: runs when called, not when the cell runs."""
-        return any(scope.kind == "function" for scope in self.scopes)
+        return self.resolver.in_function
 
     def _resolve(self, name: str) -> bool:
-        """Whether ``name`` is local to an enclosing function, lambda or comprehension scope."""
-        innermost = len(self.scopes) - 1
-        for depth in range(innermost, -1, -1):
-            scope = self.scopes[depth]
-            if scope.kind == "class" and depth != innermost:
-                continue  # NB: class bodies do not enclose their methods: `class A: k = 1; def f(self): k`
-            if name in scope.declared_global:
-                return False
-            if name in scope.names:
-                return True
-        return False
+        """Whether ``name`` is local to an enclosing function, lambda, comprehension or class scope."""
+        if self.resolver.at_module:
+            return name in self.handlers
+        return self.resolver.is_local(name)
 
     def _read(self, name: str, node: ast.expr) -> None:
         if self._resolve(name):
@@ -409,23 +401,14 @@ class _Visitor(ast.NodeVisitor):
             self.uses[name] = Use(name, node.lineno, node.col_offset + 1)
 
     def _bind(self, name: str, node: ast.AST, how: str) -> None:
-        if self.scopes:
-            scope = self.scopes[-1]
-            if scope.kind == "comprehension" and how == "walrus":
-                # NB: `[y := f(x) for x in xs]` binds y in the enclosing scope, not the comprehension.
-                for outer in reversed(self.scopes):
-                    if outer.kind != "comprehension":
-                        outer.names.add(name)
-                        return
-                self._bind_top(name, node, how)
-                return
-            if name in scope.declared_global:
-                if self.definition is not None:
-                    self.definition.writes.setdefault(name)
-                return
-            scope.names.add(name)
-            return
-        self._bind_top(name, node, how)
+        # NB: which scope a store binds in is settled by `scope.scope_of` when the scope is
+        #     entered (assigned anywhere → local everywhere); only module-level binds are recorded.
+        #     `[y := f(x) for x in xs]` at the top level binds y in the cell.
+        where = self.resolver.bind(name, walrus=how == "walrus")
+        if where == "module":
+            self._bind_top(name, node, how)
+        elif where == "global" and self.definition is not None:
+            self.definition.writes.setdefault(name)
 
     def _bind_top(self, name: str, node: ast.AST, how: str) -> None:
         self.bound.add(name)
@@ -532,19 +515,18 @@ class _Visitor(ast.NodeVisitor):
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.type is not None:
             self.visit(node.type)
+        if node.name and self.resolver.at_module:
+            # NB: `except E as e` unbinds e at the end of the handler, so at the top level it is
+            #     never a def, and reads of e inside the handler are not refs.
+            self.handlers.append(node.name)
+            for child in node.body:
+                self.visit(child)
+            self.handlers.pop()
+            return
         if node.name:
-            # NB: `except E as e` unbinds e at the end of the handler, so it is never a def.
-            self.scopes.append(_Scope("comprehension", {node.name}))
-            for child in node.body:
-                self.visit(child)
-            self.scopes.pop()
-        else:
-            for child in node.body:
-                self.visit(child)
-
-    def visit_Global(self, node: ast.Global) -> None:
-        if self.scopes:
-            self.scopes[-1].declared_global.update(node.names)
+            self._bind(node.name, node, "except")
+        for child in node.body:
+            self.visit(child)
 
     # -- imports ------------------------------------------------------------------------
 
@@ -568,39 +550,32 @@ class _Visitor(ast.NodeVisitor):
     # -- definitions --------------------------------------------------------------------
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        for decorator in node.decorator_list:
-            self.visit(decorator)
-        self._visit_arguments(node.args)
-        if node.returns is not None:
-            self.visit(node.returns)
+        for expr in outer_parts(node):  # decorators, defaults, annotations: run at definition time
+            self.visit(expr)
         self._bind(node.name, node, "def")
         outer = self.definition
         if outer is None:
             self.definition = _FunctionBuilder(node.name, node.lineno, "function")
-        scope = _Scope("function", _parameters(node.args))
-        local, declared = _local_names(node.body)
-        scope.names |= local - declared
-        scope.declared_global = declared
-        self.scopes.append(scope)
+        self.resolver.enter(node)
         for child in node.body:
             self.visit(child)
-        self.scopes.pop()
+        self.resolver.leave()
         if outer is None:
             self._finish_definition()
-        self.definition = outer if outer is not None else None
+        self.definition = outer
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        for expr in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
+        for expr in outer_parts(node):
             self.visit(expr)
         outer = self.definition
         if outer is None:
             self.definition = _FunctionBuilder(node.name, node.lineno, "class")
-        self.scopes.append(_Scope("class"))
+        self.resolver.enter(node)
         for child in node.body:
             self.visit(child)
-        self.scopes.pop()
+        self.resolver.leave()
         if outer is None:
             self._finish_definition()
             self.definition = None
@@ -613,25 +588,19 @@ class _Visitor(ast.NodeVisitor):
         self.functions.append(Function(built.name, built.line, built.kind, reads,
                                        tuple(built.writes), tuple(built.mutates)))
 
-    def _visit_arguments(self, args: ast.arguments) -> None:
-        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
-            self.visit(default)
-        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-            if arg is not None and arg.annotation is not None:
-                self.visit(arg.annotation)
-
     def visit_Lambda(self, node: ast.Lambda) -> None:
-        self._visit_arguments(node.args)
-        self.scopes.append(_Scope("lambda", _parameters(node.args)))
+        for expr in outer_parts(node):
+            self.visit(expr)
+        self.resolver.enter(node)
         self.visit(node.body)
-        self.scopes.pop()
+        self.resolver.leave()
 
     def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
                        elements: list[ast.expr]) -> None:
         # NB: the first iterable is evaluated in the enclosing scope; targets are local:
         #     [x for x in xs if x > k]  ->  refs {xs, k}; x is not a ref
         self.visit(node.generators[0].iter)
-        self.scopes.append(_Scope("comprehension"))
+        self.resolver.enter(node)
         for index, generator in enumerate(node.generators):
             if index:
                 self.visit(generator.iter)
@@ -640,7 +609,7 @@ class _Visitor(ast.NodeVisitor):
                 self.visit(condition)
         for element in elements:
             self.visit(element)
-        self.scopes.pop()
+        self.resolver.leave()
 
     def visit_ListComp(self, node: ast.ListComp) -> None:
         self._comprehension(node, [node.elt])
@@ -813,38 +782,6 @@ def _is_ipython_call(node: ast.Call) -> bool:
 
 def _is_magic_statement(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and _is_ipython_call(node.value)
-
-
-def _parameters(args: ast.arguments) -> set[str]:
-    names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
-    return names
-
-
-def _local_names(body: list[ast.stmt]) -> tuple[set[str], set[str]]:
-    """Names a function body binds (Python's rule: assigned anywhere → local) and ``global`` names."""
-    local: set[str] = set()
-    declared: set[str] = set()
-    stack: list[ast.AST] = list(body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            local.add(node.name)
-            continue  # their bodies are their own scopes
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            local.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            local.update((a.asname or a.name.split(".")[0]) for a in node.names if a.name != "*")
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            local.add(node.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            declared.update(node.names) if isinstance(node, ast.Global) else local.update(node.names)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            local.add(node.name)
-        stack.extend(ast.iter_child_nodes(node))
-    return local, declared
 
 
 _COMMENT = re.compile(r"#[^\n'\"]*$", re.MULTILINE)

@@ -23,6 +23,7 @@ from typing import Literal
 
 from ..errors import Problem
 from .reads import ReadRef, constant_path, find_reads
+from .scope import FreeNames, free_names
 
 DefKind = Literal["function", "class", "constant", "statement"]
 DefaultKind = Literal["none", "literal", "path", "unresolved"]
@@ -276,95 +277,7 @@ def _resolve_relative(module: str, is_package: bool, level: int, target: str | N
     return base
 
 
-def _chain(node: ast.Attribute) -> str | None:
-    parts = [node.attr]
-    base: ast.AST = node.value
-    while isinstance(base, ast.Attribute):
-        parts.append(base.attr)
-        base = base.value
-    if isinstance(base, ast.Name):
-        parts.append(base.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _scan(node: ast.AST) -> tuple[set[str], set[str], set[str], list[ast.Import | ast.ImportFrom]]:
-    """One walk over a top-level definition: what it reads, what is local, what it imports.
-
-    Returns ``(names, chains, local, imports)``:
-    - names: identifiers read anywhere under ``node`` (an over-approximation of its free names);
-    - chains: the dotted chains built on them;
-    - local: for a function, its parameters and every name its own body binds;
-    - imports: every ``import`` statement under ``node``, nested scopes included.
-
-    NB: ``lib.clean(x)`` gives the name ``lib`` and the chain ``lib.clean``; the chain lets a
-        reference to a project module name the function it reaches, not the whole module.
-    NB: in Python a name assigned anywhere in a function is local everywhere in it, so
-            def f(df): df = df.dropna(); return df   # `df` never refers to a global
-        Nested functions and lambdas are not looked into for locals: their names stay refs.
-    """
-    names: set[str] = set()
-    chains: set[str] = set()
-    local: set[str] = set()
-    declared_global: set[str] = set()
-    imports: list[ast.Import | ast.ImportFrom] = []
-    # (node, whether it is in the function's own scope, for locals)
-    todo: list[tuple[ast.AST, bool]] = []
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        args = node.args
-        local.update(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
-        if args.vararg:
-            local.add(args.vararg.arg)
-        if args.kwarg:
-            local.add(args.kwarg.arg)
-        todo.extend((child, False) for child in node.decorator_list)
-        todo.append((args, False))
-        if node.returns is not None:
-            todo.append((node.returns, False))
-        todo.extend((child, True) for child in node.body)
-    else:
-        todo.append((node, False))
-    while todo:
-        sub, own = todo.pop()
-        kind = type(sub)
-        if kind is ast.Name:
-            assert isinstance(sub, ast.Name)
-            if own and not isinstance(sub.ctx, ast.Load):
-                local.add(sub.id)
-            names.add(sub.id)
-            continue
-        if kind is ast.Constant:
-            continue
-        if kind is ast.Attribute:
-            assert isinstance(sub, ast.Attribute)
-            chain = _chain(sub)
-            if chain is not None:
-                chains.add(chain)
-        elif kind is ast.Import or kind is ast.ImportFrom:
-            assert isinstance(sub, (ast.Import, ast.ImportFrom))
-            imports.append(sub)
-            if own:
-                local.update((alias.asname or alias.name).split(".")[0] for alias in sub.names)
-        elif own and isinstance(sub, _SCOPES):
-            local.add(sub.name)
-            todo.extend((child, True) for child in sub.decorator_list)
-            todo.extend((child, False) for child in ast.iter_child_nodes(sub) if child not in sub.decorator_list)
-            continue
-        elif own and kind is ast.Lambda:
-            todo.extend((child, False) for child in ast.iter_child_nodes(sub))
-            continue
-        elif own and (kind is ast.Global or kind is ast.Nonlocal):
-            assert isinstance(sub, (ast.Global, ast.Nonlocal))
-            declared_global.update(sub.names)
-        elif own and kind is ast.ExceptHandler:
-            assert isinstance(sub, ast.ExceptHandler)
-            if sub.name:
-                local.add(sub.name)
-        todo.extend((child, own) for child in ast.iter_child_nodes(sub))
-    return names, chains, local - declared_global, imports
 
 
 def _bound_names(stmt: ast.stmt) -> list[str]:
@@ -741,10 +654,12 @@ def _analyze_tree(tree: ast.Module, source: str, module: str, path: str, is_pack
     }
     readers = _READER_NAMES | set(functions) | {local for local, top in modules.items() if top in _READER_MODULES}
 
-    def reads_of(node: ast.AST, names: set[str], chains: set[str]) -> tuple[ReadRef, ...]:
+    def reads_of(node: ast.AST, found: FreeNames) -> tuple[ReadRef, ...]:
         # NB: most definitions read nothing outside Python; the names they use say so
         #     without a second walk: def s1(s0): return s0 + 1   # no reader named
-        if names.isdisjoint(readers) and not any(_may_read(c.rsplit(".", 1)[-1]) for c in chains):
+        #     Attributes of locals count too: def f(p): return p.read_text()
+        if (found.reads.isdisjoint(readers) and not found.imports
+                and not any(_may_read(attr) for attr in found.attributes)):
             return ()
         return find_reads(
             node, constants=constants, modules=modules, imported=imported, file=path, functions=functions
@@ -759,15 +674,19 @@ def _analyze_tree(tree: ast.Module, source: str, module: str, path: str, is_pack
         local_imports: list[ImportRef] = []
         reads: list[ReadRef] = []
         for _, _, node, _ in entries:
-            found_names, found_chains, local, imported_here = _scan(node)
-            reads.extend(reads_of(node, found_names, found_chains))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                found_names -= local
-                found_chains = {c for c in found_chains if c.split(".")[0] not in local}
-            all_names |= found_names
-            all_chains |= found_chains
+            # NB: Python's scoping rules come from `scope.free_names`: a name assigned anywhere
+            #     in a function is local everywhere in it, so
+            #         def f(df): df = df.dropna(); return df   # `df` never refers to a global
+            #     and `lib.clean(x)` gives the name `lib` and the chain `lib.clean`, which lets a
+            #     reference to a project module name the function it reaches.
+            scanned = free_names(node)
+            reads.extend(reads_of(node, scanned))
+            # NB: a name bound at module level (or through `global`) is a dependency too, as
+            #     before: `X = X + 1` names X, `def f(): global n; n += 1` names n
+            all_names |= scanned.reads | scanned.writes
+            all_chains |= scanned.chains
             if isinstance(node, _SCOPES):
-                for sub in imported_here:
+                for sub in scanned.imports:
                     if isinstance(sub, ast.Import):
                         local_imports.extend(ImportRef(a.name) for a in sub.names)
                     else:
@@ -787,8 +706,7 @@ def _analyze_tree(tree: ast.Module, source: str, module: str, path: str, is_pack
         )
     side_reads: list[ReadRef] = []
     for stmt in side_nodes:
-        found_names, found_chains, _, _ = _scan(stmt)
-        side_reads.extend(reads_of(stmt, found_names, found_chains))
+        side_reads.extend(reads_of(stmt, free_names(stmt)))
     paths = {}
     for name, value in constants.items():
         found = constant_path(value, constants, modules, path)
