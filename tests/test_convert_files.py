@@ -183,3 +183,46 @@ def test_a_file_written_then_read_is_an_edge_not_a_data_param(tmp_path: Path) ->
     changed = verify(notebook, project, record=False)
     assert changed.exit_code == 1
     assert {"total", "file:out/clean.csv"} <= {name for name, status, _ in _not_equal(changed)}
+
+
+def test_a_value_shown_mid_section_is_the_version_compared(tmp_path: Path) -> None:
+    """Under one heading, `theta` is computed, shown, then updated: the step is cut where it is
+    shown, so the value the notebook showed is an output verify compares (it was a "missing" row)."""
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, (
+        "import numpy as np",
+        ("md", "## Gradient descent"),
+        "X = np.arange(6.0).reshape(3, 2)\ntheta = np.ones(2)",
+        "theta",
+        "for _ in range(3):\n    theta = theta - 0.01 * X.T @ (X @ theta)",
+        "theta",
+    ))
+    project = tmp_path / "proj"
+    convert(notebook, project)
+    result = verify(notebook, project, record=False)
+    assert result.exit_code == 0, _not_equal(result)
+    cells = {c.cell: c for c in result.cells}
+    assert cells[4].covered_by and cells[6].covered_by
+    assert cells[4].covered_by != cells[6].covered_by  # two versions of theta, each compared
+
+
+def test_draws_stay_with_their_seed_when_a_figure_splits_the_cell(tmp_path: Path) -> None:
+    """`np.random.seed`, a figure call, then a loop that draws and plots, in one cell: the draws
+    stay in the seeding step, so no other step's draws can run between seed and draws."""
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, (
+        "import numpy as np\nimport matplotlib.pyplot as plt",
+        "np.random.seed(42)\nstart = np.random.randn(2)\nplt.figure(figsize=(4, 3))\npath = []\n"
+        "for i in range(20):\n    start = start + np.random.randn(2)\n    path.append(start.copy())\n"
+        "    plt.plot(start[0], start[1], 'b.')",
+        "noise = np.random.randn(5)\nprint(round(float(noise.sum()), 6))",
+        "print(np.array(path).sum().round(6))",
+    ))
+    project = tmp_path / "proj"
+    convert(notebook, project)
+    code = _pipeline(project).read_text()
+    seeding = next(block for block in code.split("@step") if "np.random.seed(42)" in block)
+    assert "np.random.randn(2)\n" in seeding and "for i in range(20):" in seeding
+    result = verify(notebook, project, record=False)
+    assert result.exit_code in (0, 3), _not_equal(result)
+    assert not [r for r in result.rows if r.status == "different"]

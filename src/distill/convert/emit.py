@@ -173,8 +173,9 @@ def _literal(value: object) -> str:
 def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str, set[str]]:
     """The text of one ``@step`` function, and the names of modules its body needs imported."""
     needs: set[str] = set()
+    aliases = set(step.aliases)  # NB: emitting never changes the plan: a second emission gives the same text
     renames = {name: version for name, version in step.inputs
-               if version != name and name not in step.copies and name not in step.aliases}
+               if version != name and name not in step.copies and name not in aliases}
     body_parts: list[str] = []
     previous_cell: int | None = None
     query = step.statements[0].query if step.kind == "query" else None
@@ -191,7 +192,7 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
             #     (`[df for df in frames]`): position edits would be wrong, alias it instead
             for name in unsafe:
                 renames.pop(name, None)
-                step.aliases.add(name)
+                aliases.add(name)
             code, uses_functools, _ = _statement_code(s, plan, renames)
         if uses_functools:
             needs.add("functools")
@@ -204,7 +205,7 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
         if name in step.copies:
             prologue.append(f"{name} = copy.deepcopy({version})")
             needs.add("copy")
-        elif name in step.aliases and version != name:
+        elif name in aliases and version != name:
             prologue.append(f"{name} = {version}")
     for folder in step.folders:
         # NB: the notebook found this folder beside it; the project may not have it yet

@@ -118,7 +118,7 @@ class Stmt:
             return self.query.names
         return self.analysis.refs
 
-    @property
+    @cached_property
     def binds(self) -> tuple[str, ...]:
         if self.query is not None:
             return (self.query.output,)
@@ -135,7 +135,7 @@ class Stmt:
         used = {n.id for n in self.subnodes if isinstance(n, ast.Name) and id(n) not in shown}
         return tuple(n for n in self.reads if n in used)
 
-    @property
+    @cached_property
     def writes(self) -> tuple[str, ...]:
         # NB: `binds`, not the analysis' defs: a `%%sql` query without `name <<` writes `query_cell_N`
         return tuple(dict.fromkeys((*self.binds, *self.mutates)))
@@ -395,7 +395,7 @@ def _settle_figures(ir: NotebookIR) -> NotebookIR:
             binder = latest.get(name)
             if binder is not None:
                 readers.setdefault(binder.position, set()).add((name, s.cell, s.position))
-        for name in s.binds:
+        for name in s.writes:  # NB: `path.append(x)` in a plotting loop makes the `path` later cells read
             latest[name] = s
     first_reader: dict[tuple[int, str], int] = {}  # (cell, name) -> the cell's first statement reading it
     for s in ir.statements:

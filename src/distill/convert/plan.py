@@ -20,6 +20,7 @@ Pure: the only file access is checking which literal paths exist beside the note
 from __future__ import annotations
 
 import ast
+import bisect
 import keyword
 import os
 import posixpath
@@ -152,6 +153,7 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     helpers = _helpers(ir, params, log)
     ir = _chdir(ir, log)
     ir, groups = _figure_groups_settled(ir)
+    groups = _keep_seeds_with_draws(ir, _split_at_redisplays(ir, groups))
     steps = _steps(ir, groups, params, helpers, log, inline, exprs, written)
     _name(ir, steps, params, helpers)
     params, copies, data_notes = _place_data(params)
@@ -785,12 +787,105 @@ def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, 
                     owner = group_of[binder.position]
                     if groups[owner][0] == "figure" and owner != group_of[s.position]:
                         demote.add(owner)
-            for name in s.binds:
+            for name in s.writes:
                 latest[name] = s
         if not demote:
             return ir, groups
         ir = ir.revised({s.position: replace(s, kind="code", reason="draws on a figure that other steps use")
                          for index in demote for s in groups[index][2]})
+
+
+def _split_at_redisplays(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]]
+                         ) -> list[tuple[str, str | None, list[Stmt]]]:
+    """Cut a code group where a cell shows again a name the group changes both before and after it.
+
+    The value shown is then an output of the first part, and the rest of the group starts
+    from it: what the notebook showed is what verify compares.
+
+    NB: under one heading, `theta` is fitted in cell 28, shown in cell 30 and updated in
+        cell 31: one step would only output the version of cell 31
+    """
+    shows = sorted((s.position, x.covers) for s in ir.statements for x in s.shows if x.covers)
+    at = [position for position, _ in shows]
+    out: list[tuple[str, str | None, list[Stmt]]] = []
+    for kind, title, stmts in groups:
+        if kind != "code" or len(stmts) < 2:
+            out.append((kind, title, stmts))
+            continue
+        writes: dict[str, list[int]] = {}
+        for s in sorted(stmts, key=lambda s: s.position):
+            for name in s.writes:
+                writes.setdefault(name, []).append(s.position)
+        low = min(s.position for s in stmts)
+        high = max(s.position for s in stmts)
+        cuts: list[int] = []
+        start = low
+        for position, name in shows[bisect.bisect_right(at, low):bisect.bisect_left(at, high)]:
+            written = writes.get(name)
+            if written and bisect.bisect_left(written, start) < bisect.bisect_left(written, position) \
+                    and bisect.bisect_right(written, position) < len(written):
+                cuts.append(position)
+                start = position
+        edges = [low, *cuts, high + 1]
+        for first, end in zip(edges, edges[1:], strict=False):
+            part = [s for s in stmts if first <= s.position < end]
+            if part:
+                out.append((kind, title, part))
+    return out
+
+
+#: Calls that seed a library's global random state, and the prefixes of calls that draw from it.
+GLOBAL_SEEDS = frozenset({"numpy.random.seed", "random.seed", "torch.manual_seed", "tensorflow.random.set_seed"})
+GLOBAL_DRAWS = ("numpy.random.", "random.", "torch.rand", "tensorflow.random.")
+_NOT_DRAWS = frozenset({"numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.Generator",
+                        "random.Random", "numpy.random.get_state", "numpy.random.set_state", "random.getstate",
+                        "random.setstate"})
+
+
+def _global_random(s: Stmt, ir: NotebookIR) -> tuple[bool, bool]:
+    """Whether ``s`` seeds a global random state, and whether it draws from one."""
+    seeds = draws = False
+    for sub in s.subnodes:
+        name = dotted_name(sub.func) if isinstance(sub, ast.Call) else None
+        if name is None:
+            continue
+        canonical = ir.canonical(name)
+        if canonical in GLOBAL_SEEDS:
+            seeds = True
+        elif canonical.startswith(GLOBAL_DRAWS) and canonical not in _NOT_DRAWS:
+            draws = True
+    return seeds, draws
+
+
+def _keep_seeds_with_draws(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]]
+                           ) -> list[tuple[str, str | None, list[Stmt]]]:
+    """A code group that draws from a global random state seeded by an earlier code group of
+    the same cell joins that group: the draws must follow the seed with nothing in between.
+
+    NB: `np.random.seed(42)`, `plt.figure()`, then a loop drawing `np.random.randint` and
+        plotting, all in cell 34: the figure statement splits the cell, and two steps would
+        leave the global state between them to whatever other steps run there
+    """
+    out: list[tuple[str, str | None, list[Stmt]]] = []
+    seeded_by: dict[int, int] = {}  # cell -> index in ``out`` of the code group that seeded it last
+    for kind, title, stmts in groups:
+        if kind != "code":
+            out.append((kind, title, stmts))
+            continue
+        flags = [_global_random(s, ir) for s in stmts]
+        cells = {s.cell for s in stmts}
+        target = next((seeded_by[c] for c in sorted(cells) if c in seeded_by), None)
+        if target is not None and any(draws for _, draws in flags) and not flags[0][0]:
+            kept_kind, kept_title, kept = out[target]
+            out[target] = (kept_kind, kept_title, [*kept, *stmts])
+            index = target
+        else:
+            out.append((kind, title, stmts))
+            index = len(out) - 1
+        for s, (seeds, _) in zip(stmts, flags, strict=True):
+            if seeds:
+                seeded_by[s.cell] = index
+    return out
 
 
 # -- data flow -----------------------------------------------------------------------------

@@ -592,11 +592,11 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
                 origin[len(cells) - 1] = number
                 start = len(lines)
                 break
-            cells.append(new_code_cell("\n".join([_aside_marker(aside, number, start, end), *chunk, *extra])))
+            cells.append(new_code_cell("\n".join([_aside_marker(aside, number, start, chunk), *chunk, *extra])))
             origin[len(cells) - 1] = number
             start = end
         if start < len(lines) and "\n".join(lines[start:]).strip():
-            cells.append(new_code_cell("\n".join([_aside_marker(aside, number, start, len(lines)), *lines[start:]])))
+            cells.append(new_code_cell("\n".join([_aside_marker(aside, number, start, lines[start:]), *lines[start:]])))
             origin[len(cells) - 1] = number
         if tail and len(cells) > first:
             cells[-1].source += "\n" + tail
@@ -608,11 +608,19 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
 ASIDE_TYPE = "text/x-distill-aside"
 
 
-def _aside_marker(aside: set[tuple[int, int]], cell: int, start: int, end: int) -> str:
+def _aside_marker(aside: set[tuple[int, int]], cell: int, start: int, chunk: list[str]) -> str:
     """The leading string naming, by line in the instrumented cell, the statements whose printed
-    text is set aside (``__DistillAside__`` in ``CAPTURE_CODE``); the string itself is line 1."""
-    lines = sorted(line - start + 1 for (c, line) in aside if c == cell and start < line <= end)
-    return repr("__distill_aside__:" + ",".join(str(n) for n in lines))
+    text is set aside (``__DistillAside__`` in ``CAPTURE_CODE``); the string itself is line 1.
+
+    ``chunk`` is the cell's lines from ``start`` (0-based) on. NB: an item of it may hold two
+    lines (a shown value bound to its output name, then shown), so lines are counted, not items.
+    """
+    physical, line = [], 2
+    for item in chunk:
+        physical.append(line)
+        line += item.count("\n") + 1
+    found = sorted(physical[at - 1 - start] for (c, at) in aside if c == cell and 0 <= at - 1 - start < len(chunk))
+    return repr("__distill_aside__:" + ",".join(str(n) for n in found))
 
 
 def _bind_shown(plan: ConversionPlan, number: int, lines: list[str], cuts: list[int]) -> tuple[list[str], str]:
