@@ -67,9 +67,9 @@ class Helper:
     mutates: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepPlan:
-    """One generated step.
+    """One generated step (frozen: the flow, files and naming passes each return new ones).
 
     Attributes:
         name: the function's name.
@@ -83,18 +83,18 @@ class StepPlan:
     name: str
     kind: str
     title: str | None
-    statements: list[Stmt]
-    inputs: list[tuple[str, str]] = field(default_factory=list)
-    outputs: list[tuple[str, str]] = field(default_factory=list)
-    params: list[str] = field(default_factory=list)
-    helpers: list[str] = field(default_factory=list)
-    copies: set[str] = field(default_factory=set)
-    aliases: set[str] = field(default_factory=set)
-    reads: list[str] = field(default_factory=list)
-    writes: list[str] = field(default_factory=list)
+    statements: tuple[Stmt, ...]
+    inputs: tuple[tuple[str, str], ...] = ()
+    outputs: tuple[tuple[str, str], ...] = ()
+    params: tuple[str, ...] = ()
+    helpers: tuple[str, ...] = ()
+    copies: frozenset[str] = frozenset()
+    aliases: frozenset[str] = frozenset()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
     slug: str = ""
-    files: list[str] = field(default_factory=list)  # files it writes, relative to the project: `@step(writes=...)`
-    folders: list[str] = field(default_factory=list)  # their folders, which the notebook's folder had already
+    files: tuple[str, ...] = ()  # files it writes, relative to the project: `@step(writes=...)`
+    folders: tuple[str, ...] = ()  # their folders, which the notebook's folder had already
 
     @property
     def cells(self) -> list[int]:
@@ -154,8 +154,7 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     ir = _chdir(ir, log)
     ir, groups = _figure_groups_settled(ir)
     groups = _keep_seeds_with_draws(ir, _split_at_redisplays(ir, groups))
-    steps = _steps(ir, groups, params, helpers, log, inline, exprs, written)
-    _name(ir, steps, params, helpers)
+    steps = _name(ir, _steps(ir, groups, params, helpers, log, inline, exprs, written), params, helpers)
     params, copies, data_notes = _place_data(params)
     return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths, copies, data_notes)
 
@@ -891,7 +890,10 @@ def _keep_seeds_with_draws(ir: NotebookIR, groups: list[tuple[str, str | None, l
 # -- data flow -----------------------------------------------------------------------------
 
 def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpers: dict[str, Helper],
-          log: Log, inline: dict[str, str], exprs: dict[int, dict[str, str]]) -> None:
+          log: Log, inline: dict[str, str], exprs: dict[int, dict[str, str]]) -> list[StepPlan]:
+    """The steps with their data flow replayed in order: params, helpers, reads, writes, copies,
+    aliases, inputs and outputs (``(name, "")`` until ``_name`` gives the versions)."""
+    steps = list(steps)
     known = ir.import_names | set(helpers) | BUILTIN_NAMES
     defined_anywhere = {name for s in ir.statements for name in s.binds}
     env: dict[str, int] = {}  # name -> index of the step holding its current version
@@ -903,6 +905,8 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         writes: dict[str, None] = {}
         mutated: set[str] = set()
         rebound: set[str] = set()
+        step_params: list[str] = []
+        step_helpers: list[str] = []
         for s in step.statements:
             names = list(s.reads)
             names.extend(inline[a.path] for a in s.analysis.files if a.path in inline)
@@ -911,8 +915,8 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
                 names.extend(n for n in exprs[s.position].values() if n in params)
             if s.query is not None:
                 names.extend(["database", f"{s.query.output}_sql"])
-                if "run_query" not in step.helpers:
-                    step.helpers.append("run_query")
+                if "run_query" not in step_helpers:
+                    step_helpers.append("run_query")
             for name in s.reads:
                 if name in helpers:
                     names.extend(helpers[name].needs)
@@ -924,12 +928,12 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
                 if name in local or name in reads:
                     continue
                 if name in params:
-                    if name not in step.params:
-                        step.params.append(name)
+                    if name not in step_params:
+                        step_params.append(name)
                     continue
                 if name in helpers:
-                    if name not in step.helpers:
-                        step.helpers.append(name)
+                    if name not in step_helpers:
+                        step_helpers.append(name)
                     continue
                 if name in known:
                     continue
@@ -962,19 +966,21 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
                 elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
                     loop_names.setdefault(index, set()).update(
                         n.id for n in ast.walk(sub.optional_vars) if isinstance(n, ast.Name))
-        step.reads = [n for n in reads if n in env]
-        step.writes = [n for n in writes if n not in params and n not in helpers and n not in ir.import_names]
-        step.copies = {n for n in mutated if n in reads}
-        step.aliases = {n for n in rebound if n not in step.copies}
+        copies = frozenset(n for n in mutated if n in reads)
+        step = steps[index] = replace(
+            step, params=tuple(step_params), helpers=tuple(step_helpers), reads=tuple(n for n in reads if n in env),
+            writes=tuple(n for n in writes if n not in params and n not in helpers and n not in ir.import_names),
+            copies=copies, aliases=frozenset(n for n in rebound if n not in copies))
         for name in step.reads:
             consumed.setdefault(env[name], set()).add(name)
-            step.inputs.append((name, ""))
+        step = steps[index] = replace(step, inputs=tuple((name, "") for name in step.reads))
         if step.kind == "figure":
             continue
         for name in step.writes:
             env[name] = index
     # outputs: what later steps read, and results that nothing reads again
     last_reads = _last_reads(ir)
+    outputs: dict[int, list[tuple[str, str]]] = {index: [] for index in range(len(steps))}
     for index, step in enumerate(steps):
         if step.kind == "figure":
             continue
@@ -986,7 +992,7 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         for name in step.writes:
             if name in consumed.get(index, ()) or (name not in imported and _is_result(
                     name, step, last_writes, last_reads, loop_names.get(index, set()))):
-                step.outputs.append((name, ""))
+                outputs[index].append((name, ""))
     # a name a cell shows again (`df.head()`, `print(acc)`) is an output of the step holding the version shown
     writer: dict[str, int] = {}
     step_at = {s.position: index for index, step in enumerate(steps) for s in step.statements}
@@ -994,11 +1000,12 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         for shown in s.shows:
             owner = writer.get(shown.covers)
             if owner is not None and steps[owner].kind != "figure" and not shown.covers.startswith("_") \
-                    and (shown.covers, "") not in steps[owner].outputs:
-                steps[owner].outputs.append((shown.covers, ""))
+                    and (shown.covers, "") not in outputs[owner]:
+                outputs[owner].append((shown.covers, ""))
         if s.position in step_at:
             for name in s.writes:
                 writer[name] = step_at[s.position]
+    return [replace(step, outputs=tuple(outputs[index])) for index, step in enumerate(steps)]
 
 
 def _replaced_only(s: Stmt, exprs: dict[str, str]) -> set[str]:
@@ -1076,9 +1083,8 @@ def _steps(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]], par
     refusals = len(log.refusals)
     while True:
         del log.refusals[refusals:]
-        steps = [StepPlan("", kind, title, stmts) for kind, title, stmts in groups]
-        _flow(ir, steps, params, helpers, log, inline, exprs)
-        _files(steps, written)
+        steps = _files(_flow(ir, [StepPlan("", kind, title, tuple(stmts)) for kind, title, stmts in groups],
+                             params, helpers, log, inline, exprs), written)
         empty = {i for i, step in enumerate(steps) if step.kind == "code" and not step.outputs and not step.files}
         if not empty or all(i in empty or groups[i][0] == "query" for i in range(len(groups))):
             return steps
@@ -1194,7 +1200,7 @@ def _constant_writes(s: Stmt, constants: dict[str, str]) -> list[FileAccess]:
     return found
 
 
-def _files(steps: list[StepPlan], written: dict[int, list[str]]) -> None:
+def _files(steps: list[StepPlan], written: dict[int, list[str]]) -> list[StepPlan]:
     """Each step's declared files (a file several steps write is declared by the last one) and
     the folders it must create first: those of its files that no statement of the step creates
     (``os.makedirs``, ``Path(...).mkdir``), since the notebook found them in its folder."""
@@ -1203,12 +1209,14 @@ def _files(steps: list[StepPlan], written: dict[int, list[str]]) -> None:
         for s in step.statements:
             for path in written.get(s.position, ()):
                 last[path] = index
+    out = []
     for index, step in enumerate(steps):
         paths = list(dict.fromkeys(p for s in step.statements for p in written.get(s.position, ())))
-        step.files = [p for p in paths if last[p] == index]
         made = _folders_made(step) if paths else set()
-        step.folders = sorted({parent for p in paths if (parent := posixpath.dirname(p))
-                               and not any(m == parent or m.startswith(parent + "/") for m in made)})
+        folders = sorted({parent for p in paths if (parent := posixpath.dirname(p))
+                          and not any(m == parent or m.startswith(parent + "/") for m in made)})
+        out.append(replace(step, files=tuple(p for p in paths if last[p] == index), folders=tuple(folders)))
+    return out
 
 
 def _folders_made(step: StepPlan) -> set[str]:
@@ -1252,9 +1260,13 @@ def unique(name: str, taken: set[str]) -> str:
     return f"{name}_{n}"
 
 
-def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpers: dict[str, Helper]) -> None:
+def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpers: dict[str, Helper]
+          ) -> list[StepPlan]:
+    """The steps named: a slug each, a version name for each output a later step writes again,
+    inputs pointing at the version current when the step runs, and the function's name."""
     taken = set(params) | set(helpers) | ir.import_names | {"step", "Path", "copy", "plt", "pd"}
     slugs: set[str] = set()
+    step_slugs: list[str] = []
     taken |= {name for s in ir.statements for name in s.binds}
     for step in steps:
         base = slug(step.title or "") or f"cell_{step.statements[0].cell}"
@@ -1263,8 +1275,9 @@ def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
             base = f"{slug(title or '') or base}_figure" if title or step.title else f"figure_cell_{step.statements[0].cell}"
         if base in taken:
             base = f"{base}_step"  # NB: a section "Model" in a notebook with a variable `model`
-        step.slug = unique(base, slugs)
-        slugs.add(step.slug)
+        step_slugs.append(unique(base, slugs))
+        slugs.add(step_slugs[-1])
+    steps = [replace(step, slug=name) for step, name in zip(steps, step_slugs, strict=True)]
     # versions: the last output of a name keeps it; earlier ones take the step's slug
     versions: dict[str, list[int]] = {}
     for index, step in enumerate(steps):
@@ -1282,21 +1295,22 @@ def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
     # inputs point at the version current when the step runs
     latest: dict[str, int] = {}
     for index, step in enumerate(steps):
-        step.inputs = [(name, version_name.get((name, latest[name]), name)) for name, _ in step.inputs
-                       if name in latest]
-        step.outputs = [(name, version_name[(name, index)]) for name, _ in step.outputs]
+        step = steps[index] = replace(
+            step, inputs=tuple((name, version_name.get((name, latest[name]), name)) for name, _ in step.inputs
+                               if name in latest),
+            outputs=tuple((name, version_name[(name, index)]) for name, _ in step.outputs))
         if step.kind != "figure":
             for name in step.writes:
                 if (name, index) in version_name:
                     latest[name] = index
     # function names: a step with one output is named after it
     used: set[str] = taken | set(version_name.values())  # and each step's name once given
+    named = []
     for step in steps:
-        if len(step.outputs) == 1 and step.kind != "figure":
-            step.name = step.outputs[0][1]
-        else:
-            step.name = unique(step.slug, used)
-        used.add(step.name)
+        name = step.outputs[0][1] if len(step.outputs) == 1 and step.kind != "figure" else unique(step.slug, used)
+        used.add(name)
+        named.append(replace(step, name=name))
+    return named
 
 
 def _figure_title(step: StepPlan) -> str | None:
