@@ -116,6 +116,14 @@ CASES = [
         "files = !ls data/*.csv\nhere = !pwd",
         "frames = [pd.read_csv(f) for f in files]\nrows = sum(len(f) for f in frames)",
     ), data=(("data/a.csv", "x\n1\n2\n"), ("data/b.csv", "x\n3\n"))),
+    Case("independent_results_split", (
+        "import pandas as pd",
+        "frame = pd.DataFrame({'x': [1.0, 2.0, 4.0], 'y': [3.0, 1.0, 2.0]})",
+        ("md", "## Analysis"),
+        "summary = frame['x'].describe()",
+        "scaled = frame[['y']] / frame['y'].max()\nranked = scaled.rank()",
+        "spread = summary['max'] - summary['min']",
+    )),
     Case("library_settings", (
         "import seaborn as sns\nimport warnings\nimport pandas as pd",
         "sns.set_style('whitegrid')\nwarnings.filterwarnings('ignore')\npd.set_option('display.max_columns', 50)",

@@ -156,7 +156,7 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     helpers = _helpers(ir, params, log)
     ir = _chdir(ir, log)
     ir, groups = _figure_groups_settled(ir)
-    groups = _keep_seeds_with_draws(ir, _split_at_redisplays(ir, groups))
+    groups = _keep_seeds_with_draws(ir, _split_at_redisplays(ir, _split_independent(ir, groups, helpers)))
     steps = _name(ir, _steps(ir, groups, params, helpers, log, inline, exprs, written), params, helpers)
     params, copies, data_notes = _place_data(params)
     return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths,
@@ -825,6 +825,98 @@ def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, 
             return ir, groups
         ir = ir.revised({s.position: replace(s, kind="code", reason="draws on a figure that other steps use")
                          for index in demote for s in groups[index][2]})
+
+
+def _split_independent(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]],
+                       helpers: dict[str, Helper]) -> list[tuple[str, str | None, list[Stmt]]]:
+    """A code group spanning cells splits along its data flow: statements that share no name,
+    file or random state are separate steps (in the order of their first statement).
+
+    Two statements are linked when one reads or writes a name the other writes (through a
+    helper's globals too), when both read a name one of them passes to a call (the call may
+    change it), when they touch the same file, or when both use a global random state.
+
+    NB: one section computing `summary = df.describe()` in one cell and fitting `model` on
+        `X` in the next: two steps, so a change to the model does not re-run the summary
+    """
+    out: list[tuple[str, str | None, list[Stmt]]] = []
+    for kind, title, stmts in groups:
+        if kind != "code" or len({s.cell for s in stmts}) < 2:
+            out.append((kind, title, stmts))
+            continue
+        links = _Links(len(stmts))
+        link = links.link
+        writer: dict[str, int] = {}
+        readers: dict[str, list[int]] = {}
+        passed: dict[str, int] = {}  # name -> a statement passing it to a call
+        touched: dict[str, int] = {}  # file path -> a statement reading or writing it
+        random_user: int | None = None
+        for i, s in enumerate(stmts):
+            reads = set(s.reads)
+            writes = set(s.writes)
+            for name in s.reads:
+                if name in helpers:
+                    reads.update(helpers[name].needs)
+                    writes.update(helpers[name].mutates)
+            for name in reads | writes:
+                if name in writer:
+                    link(i, writer[name])
+            for name in writes:
+                for reader in readers.get(name, ()):
+                    link(i, reader)
+            for name in _passed_to_calls(s) & reads:
+                for reader in readers.get(name, ()):
+                    link(i, reader)
+                passed.setdefault(name, i)
+            for name in reads:
+                if name in passed:
+                    link(i, passed[name])
+                readers.setdefault(name, []).append(i)
+            for name in writes:
+                writer[name] = i
+            for access in s.analysis.files:
+                path = posixpath.normpath(access.path)
+                if path in touched:
+                    link(i, touched[path])
+                touched[path] = i
+            seeds, draws = _global_random(s, ir)
+            if seeds or draws:
+                if random_user is not None:
+                    link(i, random_user)
+                random_user = i
+        parts: dict[int, list[Stmt]] = {}
+        for i, s in enumerate(stmts):
+            parts.setdefault(links.root(i), []).append(s)
+        out.extend((kind, title, part) for part in parts.values())
+    return out
+
+
+class _Links:
+    """Which of ``n`` statements are linked, transitively (union-find)."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def link(self, i: int, j: int) -> None:
+        self.parent[self.root(i)] = self.root(j)
+
+
+def _passed_to_calls(s: Stmt) -> set[str]:
+    """Names ``s`` gives as an argument to a call (``f(df)``, ``g(x=df)``): the call may change them."""
+    found: set[str] = set()
+    for sub in s.subnodes:
+        if isinstance(sub, ast.Call):
+            for arg in [*sub.args, *(k.value for k in sub.keywords)]:
+                value = arg.value if isinstance(arg, ast.Starred) else arg
+                if isinstance(value, ast.Name):
+                    found.add(value.id)
+    return found
 
 
 def _split_at_redisplays(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]]
