@@ -9,6 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+import distill
 from distill.cli.main import cli
 from distill.convert.project import ConversionRefused, convert
 from distill.errors import DistillError
@@ -21,7 +22,8 @@ from test_convert_golden import write_notebook
         (("x = (1,",), r"cell 1, line 1: the cell does not parse"),
         (("code = 'y = 1'\nexec(code)",), r"cell 1, line 2: `exec` runs code built at run time"),
         (("%run helpers.py", "y = 1"), r"cell 1, line 1: `%run helpers.py` runs code that distill cannot see"),
-        (("files = !ls", "n = len(files)"), r"cell 1, line 1: `files = !ls` uses the output of a magic"),
+        (("files = !ls | grep csv", "n = len(files)"),
+         r"cell 1, line 1: `files = !ls \| grep csv` uses the output of a magic"),
         (("y = x + 1", "x = 1"), r"cell 1, line 1: `x` is read before any cell above defines it \(cell 2"),
         (("y = undefined_name * 2",), r"`undefined_name` is never defined in the notebook"),
         (("K = 3", "class Scaler:\n    def apply(self, v):\n        return v * K", "s = Scaler().apply(2)"),
@@ -101,7 +103,7 @@ def test_project_files_and_report(tmp_path: Path) -> None:
     assert "| `scale` | function | 3 | SCALE |" in report
     assert "DL202" in report  # the notebook's lint findings
     pyproject = (out / "pyproject.toml").read_text()
-    assert '"tabulate"' in pyproject and '"distill"' in pyproject and '"pandas==' in pyproject
+    assert '"tabulate"' in pyproject and f'"distill=={distill.__version__}"' in pyproject and '"pandas==' in pyproject
     assert "SCALE: 3" in (out / "params.yaml").read_text()
 
 
@@ -138,3 +140,21 @@ def test_generated_project_runs_and_validates(tmp_path: Path) -> None:
     distill.run(project=tmp_path / "out", params={"LIMIT": 3})
     assert distill.load("small", project=tmp_path / "out", params={"LIMIT": 3})["y"].tolist() == [10, 20, 30]
     assert yaml.safe_load((tmp_path / "out" / "params.yaml").read_text()) == {"LIMIT": 2}
+
+
+def test_names_convert_makes_up_fit_in_thirty_characters() -> None:
+    from distill.convert.plan import MAX_NAME, fit, slug, unique
+
+    assert fit("understanding_the_data_s_distribution_figure") == "understanding_the_data_s"
+    assert fit("a" * 40) == "a" * MAX_NAME  # one word alone is cut
+    # no numbered prefix, no stop words, whole words within 30 characters
+    assert slug("Example 3: discretization of numerical attributes") == "discretization_numerical"
+    assert slug("Understanding the data's distribution") == "understanding_data"
+    assert slug("Binning into equal-width bins", words=3, last=True) == "equal_width_bins"
+    taken = {"example_3_discretization_of"}
+    assert unique("example_3_discretization_of_numerical", taken) == "example_3_discretization_of_2"
+    assert len(unique("example_3_discretization_of_numeric" + "x" * 10, taken | {"example_3_discretization_2"})) \
+        <= MAX_NAME
+    # one numeric suffix, never a chain: the suffix replaces the end of a long name
+    taken = {"stochastic_gradient_descent", "stochastic_gradient_descent_2"}
+    assert unique("stochastic_gradient_descent", taken) == "stochastic_gradient_descent_3"

@@ -7,10 +7,12 @@ checks it); a refusal must name a cell and a reason.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
+from distill.convert.plan import MAX_NAME, ConversionPlan
 from distill.convert.project import ConversionRefused, build_project
 from distill.notebook.read import NotebookError
 
@@ -20,6 +22,8 @@ pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the notebooks corp
 
 def test_every_notebook_converts_or_is_refused_with_a_reason() -> None:
     converted, refused, unreadable = [], [], []
+    long_names: list[str] = []
+    mutable: list[str] = []
     for path in sorted(CORPUS.glob("*.ipynb")):
         try:
             files, plan, _ = build_project(path, "nb")
@@ -32,8 +36,64 @@ def test_every_notebook_converts_or_is_refused_with_a_reason() -> None:
             unreadable.append(path.name)
             continue
         assert plan.steps and "src/nb/pipeline.py" in files
+        long_names.extend(f"{path.name}: {name}" for name in _made_up_names(plan) if len(name) > MAX_NAME)
+        mutable.extend(f"{path.name}: {d}" for d in _mutable_defaults(str(files["src/nb/pipeline.py"])))
         converted.append(path.name)
     assert len(converted) + len(refused) + len(unreadable) == 44
     assert len(unreadable) == 6  # the same six files `distill lint` reports as unreadable
     # figures measured at the time of writing; a change here is a change in behaviour
-    assert (len(converted), len(refused)) == (17, 21), (converted, refused)
+    assert (len(converted), len(refused)) == (18, 20), (converted, refused)
+    python3 = [name for name in converted + refused if name not in NOT_PYTHON_3]
+    assert len(python3) == 28 and set(NOT_PYTHON_3) <= set(refused)
+    # 18 of the 28 notebooks that are Python 3 convert (64%); the issue's target is 90%: see REFUSED_WHY
+    assert len([name for name in python3 if name in converted]) == 18
+    assert {name for name in python3 if name in refused} == set(REFUSED_WHY), sorted(refused)
+    assert not long_names, long_names  # names convert makes up are short; the notebook's own are kept
+    assert not mutable, mutable
+
+
+#: Refused because they are not Python 3 notebooks: the denominator of the conversion target leaves them out.
+NOT_PYTHON_3 = {
+    "WillKoehrsen__Data-Analysis__Untitled09.ipynb": "a cell does not parse ('(' never closed)",
+    "donnemartin__data-science-ipython-notebooks__misc.ipynb": "Python 2 syntax (octal literals, print statements)",
+    "donnemartin__data-science-ipython-notebooks__titanic.ipynb": "Python 2 print statements",
+    "jupyter__nbformat__test2.ipynb": "Python 2 print statements and an unclosed '('",
+    "nbQA-dev__nbQA__invalid_syntax.ipynb": "a test file of invalid syntax",
+    "fastai__course-v3__swift_01_matmul.ipynb": "a Swift notebook",
+    "jupyter__nbconvert__notebook_jl.ipynb": "a Julia notebook",
+    "mwouts__jupytext__julia_benchmark_plotly_barchart.ipynb": "a Julia notebook",
+    "mwouts__jupytext__R_notebook_with_invalid_cell_keys.ipynb": "an R notebook",
+    "mwouts__jupytext__sas.ipynb": "a SAS notebook",
+}
+#: Python 3 notebooks still refused, and why (the first four cannot be made equal).
+REFUSED_WHY = {
+    "WillKoehrsen__Data-Analysis__validate-merges.ipynb": "`cf` is defined nowhere",
+    "jupyter__nbformat__test4plus.ipynb": "a name is read before the cell defining it",
+    "fastai__course-v3__dl2_01_matmul.ipynb": "`from exp.nb_00 import *`: the module is not in the corpus",
+    "nbQA-dev__nbQA__empty_notebook.ipynb": "nothing to compute",
+    "mwouts__jupytext__Notebook_with_R_magic.ipynb": "%%R cells: R code",
+    "jrjohansson__scientific-python-lectures__Lecture-6A-Fortran-and-C.ipynb": "%%cython and %pylab",
+    "WillKoehrsen__Data-Analysis__Stock_Explorer_Class.ipynb": "a secret set on a library's config attribute",
+    "ageron__handson-ml2__02_end_to_end_machine_learning_project.ipynb": "a class reads globals bound twice",
+    "catherinedevlin__ipython-sql__writers.ipynb": "SQL on an in-memory SQLite database it creates",
+    "nbQA-dev__nbQA__notebook_with_indented_magics.ipynb": "a shell pipeline's output used as a value",
+}
+
+
+def _made_up_names(plan: ConversionPlan) -> set[str]:
+    """Step names, version names and params convert made up (not the notebook's own names)."""
+    own = {name for s in plan.ir.statements for name in s.binds if not s.results or name not in s.results}
+    names = {step.name for step in plan.steps} | set(plan.params)
+    names |= {version for step in plan.steps for _, version in step.outputs}
+    return {name for name in names if name not in own}
+
+
+def _mutable_defaults(code: str) -> list[str]:
+    """``def f(x=[...])``: a default list, dict or set is shared between calls."""
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.FunctionDef):
+            for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
+                if isinstance(default, (ast.List, ast.Dict, ast.Set)):
+                    found.append(f"{node.name}: {ast.unparse(default)}")
+    return found

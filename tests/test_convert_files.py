@@ -63,14 +63,34 @@ def test_written_files_are_declared_and_verify_compares_them(tmp_path: Path) -> 
     assert [r.name for r in changed.rows if r.status != "equal"] == ["file:out/x.csv"]
 
 
-def test_writing_outside_the_notebook_folder_is_refused(tmp_path: Path) -> None:
-    notebook = tmp_path / "nb.ipynb"
+def test_a_file_written_outside_the_notebook_folder_moves_into_the_project(tmp_path: Path) -> None:
+    """`frame.to_csv('../shared/x.csv')`, read back later: the pipeline writes and reads
+    `out/shared/x.csv` in its project, and verify compares it with the file the notebook wrote."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (tmp_path / "shared").mkdir()
+    notebook = folder / "nb.ipynb"
     write_notebook(notebook, ("import pandas as pd", "frame = pd.DataFrame({'x': [1, 2]})",
-                              "frame.to_csv('../x.csv')"))
+                              "frame.to_csv('../shared/x.csv', index=False)",
+                              "back = pd.read_csv('../shared/x.csv')\ntotal = int(back['x'].sum())"))
+    project = tmp_path / "proj"
+    result = convert(notebook, project)
+    code = _pipeline(project).read_text()
+    assert "'../shared/x.csv'" not in code and code.count("'out/shared/x.csv'") == 2
+    assert '@step(writes=["out/shared/x.csv"])' in code
+    assert any(note.action == "moved" for note in result.notes)
+    verified = verify(notebook, project, record=False)
+    assert verified.exit_code == 0, _not_equal(verified)
+    assert {"file:out/shared/x.csv", "total"} <= {r.name for r in verified.rows}
+
+
+def test_writing_a_folder_above_the_notebook_is_refused(tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, ("import pandas as pd", "frame = pd.DataFrame({'x': [1]})", "frame.to_csv('..')"))
     with pytest.raises(ConversionRefused) as caught:
         convert(notebook, tmp_path / "proj")
     refusal = caught.value.refusals[0]
-    assert refusal.cell == 3 and "outside the notebook's folder" in refusal.reason
+    assert refusal.cell == 3 and "a folder above the notebook's folder" in refusal.reason
 
 
 def test_chdir_is_refused_unless_it_stays(tmp_path: Path) -> None:

@@ -97,6 +97,33 @@ CASES = [
         "%%sql big <<\nSELECT customer, total FROM orders WHERE total >= :MIN_TOTAL ORDER BY total",
         "count = len(big)",
     ), files=("src/nb/pipeline.py", "src/nb/lib.py", "queries/big.sql")),
+    Case("long_headings_make_short_names", (
+        "import pandas as pd",
+        ("md", "## Example 3: discretization of numerical attributes into equal-width bins"),
+        "adult_df = pd.DataFrame({'age': [23, 45, 31, 60]})\nadult_df['band'] = pd.cut(adult_df['age'], 2)",
+        ("md", "## Example 3: discretization of numerical attributes into equal-frequency bins"),
+        "adult_df['band'] = pd.qcut(adult_df['age'], 2)\nolder = int((adult_df['age'] > 40).sum())",
+        ("md", "## Understanding the data's distribution of numerical attributes"),
+        "bands = adult_df['band'].astype(str).tolist()\nyoungest = adult_df['age'].min()",
+    )),
+    Case("list_params_have_no_default", (
+        "import pandas as pd",
+        "FEATURES = ['a', 'b']\nTARGET = 'c'",
+        "frame = pd.DataFrame({'a': [1, 2], 'b': [3, 4], 'c': [5, 6]})[FEATURES + [TARGET]]",
+    ), files=("src/nb/pipeline.py", "params.yaml")),
+    Case("shell_values_in_python", (
+        "import pandas as pd",
+        "files = !ls data/*.csv\nhere = !pwd",
+        "frames = [pd.read_csv(f) for f in files]\nrows = sum(len(f) for f in frames)",
+    ), data=(("data/a.csv", "x\n1\n2\n"), ("data/b.csv", "x\n3\n"))),
+    Case("independent_results_split", (
+        "import pandas as pd",
+        "frame = pd.DataFrame({'x': [1.0, 2.0, 4.0], 'y': [3.0, 1.0, 2.0]})",
+        ("md", "## Analysis"),
+        "summary = frame['x'].describe()",
+        "scaled = frame[['y']] / frame['y'].max()\nranked = scaled.rank()",
+        "spread = summary['max'] - summary['min']",
+    )),
     Case("library_settings", (
         "import seaborn as sns\nimport warnings\nimport pandas as pd",
         "sns.set_style('whitegrid')\nwarnings.filterwarnings('ignore')\npd.set_option('display.max_columns', 50)",

@@ -890,18 +890,13 @@ def _result_name(expr: ast.expr, label: str, ir: NotebookIR, taken: set[str], ce
     name = from_label if from_label and len(from_label.split("_")) <= 3 and not from_label[0].isdigit() else ""
     if not name:
         name = _identifier(_expr_name(expr, ir))
-    words = name.split("_")
-    while len(name) > 40 and len(words) > 1:
-        words = words[:-1]
-        name = "_".join(words)
-    name = name[:40].strip("_") or f"result_cell_{cell}"
+    from .plan import MAX_NAME, fit, unique
+
+    name = fit(name, MAX_NAME).strip("_") or f"result_cell_{cell}"
     if name[0].isdigit():
-        name = f"result_{name}"
-    base, n = name, 2
+        name = fit(f"result_{name}")
     if name in taken or keyword.iskeyword(name):
-        name = f"{base}_value"
-    while name in taken or keyword.iskeyword(name):
-        name, n = f"{base}_{n}", n + 1
+        name = unique(f"{fit(name, MAX_NAME - 6)}_value", taken)
     return name
 
 

@@ -126,6 +126,8 @@ class ConversionPlan:
     inline_exprs: dict[int, dict[str, str]] = field(default_factory=dict)
     globs: list[DataGlob] = field(default_factory=list)  # listings of files the notebook reads
     module_paths: list[tuple[Path, bool]] = field(default_factory=list)  # sys.path edits: folder, put first
+    #: files the notebook writes outside its folder: path in the project -> the path the notebook wrote
+    moved: dict[str, str] = field(default_factory=dict)
     copies: dict[str, Path] = field(default_factory=dict)  # data file in the project -> the file to copy there
     data_notes: list[Note] = field(default_factory=list)  # where each data file went, or why it did not
 
@@ -143,20 +145,22 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     statements, params and helpers are frozen, so a pass never sees a half-changed record."""
     _opaque(ir, log)
     ir, module_paths = _sys_path_edits(ir, log, folder)
-    written = _written(ir, log)
-    made = _made(written)
-    params = _params(ir, folder, made)
+    written, moved = _written(ir, log)
+    made = _made(written, moved)
+    params = _params(ir, folder, made, moved)
     ir, params = _queries(ir, params, log, folder)
     ir, params = _secrets(ir, params)
     params, inline = _inline_paths(ir, folder, params, made)
     params, exprs, globs = _computed_paths(ir, folder, params, inline, made)
+    exprs = _rewrite_moved(ir, exprs, moved)
     helpers = _helpers(ir, params, log)
     ir = _chdir(ir, log)
     ir, groups = _figure_groups_settled(ir)
-    groups = _keep_seeds_with_draws(ir, _split_at_redisplays(ir, groups))
+    groups = _keep_seeds_with_draws(ir, _split_at_redisplays(ir, _split_independent(ir, groups, helpers)))
     steps = _name(ir, _steps(ir, groups, params, helpers, log, inline, exprs, written), params, helpers)
     params, copies, data_notes = _place_data(params)
-    return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths, copies, data_notes)
+    return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths,
+                          {target: original for original, target in moved.items()}, copies, data_notes)
 
 
 def _place_data(params: dict[str, Param]) -> tuple[dict[str, Param], dict[str, Path], list[Note]]:
@@ -261,13 +265,40 @@ def _looks_like_data(value: str) -> bool:
     return "://" not in value and Path(value).suffix.lower() in DATA_SUFFIXES and "\n" not in value
 
 
-def _made(written: dict[int, list[str]]) -> dict[str, int]:
-    """Each file the notebook writes → the position of the first statement writing it."""
+def _made(written: dict[int, list[str]], moved: dict[str, str]) -> dict[str, int]:
+    """Each file the notebook writes → the position of the first statement writing it (by the
+    path in the project, and by the path the notebook wrote when it was moved)."""
     made: dict[str, int] = {}
+    back = {target: original for original, target in moved.items()}
     for position in sorted(written):
         for path in written[position]:
             made.setdefault(path, position)
+            if path in back:
+                made.setdefault(back[path], position)
     return made
+
+
+def _moved_target(normal: str) -> str:
+    """Where a file the notebook writes outside its folder goes in the project: under ``out/``
+    (``../data/weather.csv`` → ``out/data/weather.csv``), never over a data file copied to ``data/``."""
+    parts = [p for p in Path(normal).parts if p not in ("..", "/", "~")]
+    if Path(normal).is_absolute() or normal.startswith("~"):
+        parts = parts[-2:]
+    return "/".join(["out", *parts]) if parts else "out/file"
+
+
+def _rewrite_moved(ir: NotebookIR, exprs: dict[int, dict[str, str]], moved: dict[str, str]) -> dict[int, dict[str, str]]:
+    """Each literal of a moved path, in every statement, replaced by its place in the project."""
+    if not moved:
+        return exprs
+    out = {position: dict(found) for position, found in exprs.items()}
+    for s in ir.statements:
+        for sub in s.subnodes:
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                normal = posixpath.normpath(sub.value.replace("\\", "/")) if sub.value else ""
+                if normal in moved:
+                    out.setdefault(s.position, {})[ast.dump(sub)] = repr(moved[normal])
+    return out
 
 
 def _made_before(path: str, position: int, made: dict[str, int]) -> bool:
@@ -282,7 +313,7 @@ def _made_before(path: str, position: int, made: dict[str, int]) -> bool:
     return first is not None and first < position
 
 
-def _params(ir: NotebookIR, folder: Path, made: dict[str, int]) -> dict[str, Param]:
+def _params(ir: NotebookIR, folder: Path, made: dict[str, int], moved: dict[str, str]) -> dict[str, Param]:
     params: dict[str, Param] = {}
     for s in ir.statements:
         if s.kind != "param":
@@ -292,6 +323,8 @@ def _params(ir: NotebookIR, folder: Path, made: dict[str, int]) -> dict[str, Par
         # NB: a constant naming a file the notebook writes is text, not a data input (see `_made_before`)
         produced = isinstance(value, str) and _made_before(value, len(ir.statements), made)
         source = _data_file(value, folder) if isinstance(value, str) and not produced else None
+        if isinstance(value, str) and posixpath.normpath(value.replace("\\", "/")) in moved:
+            value = moved[posixpath.normpath(value.replace("\\", "/"))]  # NB: the notebook wrote it outside its folder
         if source is not None:
             params[name] = Param(name, value, "Path", s.cell, s.line, s.reason, True, source)
         else:
@@ -794,6 +827,98 @@ def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, 
                          for index in demote for s in groups[index][2]})
 
 
+def _split_independent(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]],
+                       helpers: dict[str, Helper]) -> list[tuple[str, str | None, list[Stmt]]]:
+    """A code group spanning cells splits along its data flow: statements that share no name,
+    file or random state are separate steps (in the order of their first statement).
+
+    Two statements are linked when one reads or writes a name the other writes (through a
+    helper's globals too), when both read a name one of them passes to a call (the call may
+    change it), when they touch the same file, or when both use a global random state.
+
+    NB: one section computing `summary = df.describe()` in one cell and fitting `model` on
+        `X` in the next: two steps, so a change to the model does not re-run the summary
+    """
+    out: list[tuple[str, str | None, list[Stmt]]] = []
+    for kind, title, stmts in groups:
+        if kind != "code" or len({s.cell for s in stmts}) < 2:
+            out.append((kind, title, stmts))
+            continue
+        links = _Links(len(stmts))
+        link = links.link
+        writer: dict[str, int] = {}
+        readers: dict[str, list[int]] = {}
+        passed: dict[str, int] = {}  # name -> a statement passing it to a call
+        touched: dict[str, int] = {}  # file path -> a statement reading or writing it
+        random_user: int | None = None
+        for i, s in enumerate(stmts):
+            reads = set(s.reads)
+            writes = set(s.writes)
+            for name in s.reads:
+                if name in helpers:
+                    reads.update(helpers[name].needs)
+                    writes.update(helpers[name].mutates)
+            for name in reads | writes:
+                if name in writer:
+                    link(i, writer[name])
+            for name in writes:
+                for reader in readers.get(name, ()):
+                    link(i, reader)
+            for name in _passed_to_calls(s) & reads:
+                for reader in readers.get(name, ()):
+                    link(i, reader)
+                passed.setdefault(name, i)
+            for name in reads:
+                if name in passed:
+                    link(i, passed[name])
+                readers.setdefault(name, []).append(i)
+            for name in writes:
+                writer[name] = i
+            for access in s.analysis.files:
+                path = posixpath.normpath(access.path)
+                if path in touched:
+                    link(i, touched[path])
+                touched[path] = i
+            seeds, draws = _global_random(s, ir)
+            if seeds or draws:
+                if random_user is not None:
+                    link(i, random_user)
+                random_user = i
+        parts: dict[int, list[Stmt]] = {}
+        for i, s in enumerate(stmts):
+            parts.setdefault(links.root(i), []).append(s)
+        out.extend((kind, title, part) for part in parts.values())
+    return out
+
+
+class _Links:
+    """Which of ``n`` statements are linked, transitively (union-find)."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def link(self, i: int, j: int) -> None:
+        self.parent[self.root(i)] = self.root(j)
+
+
+def _passed_to_calls(s: Stmt) -> set[str]:
+    """Names ``s`` gives as an argument to a call (``f(df)``, ``g(x=df)``): the call may change them."""
+    found: set[str] = set()
+    for sub in s.subnodes:
+        if isinstance(sub, ast.Call):
+            for arg in [*sub.args, *(k.value for k in sub.keywords)]:
+                value = arg.value if isinstance(arg, ast.Starred) else arg
+                if isinstance(value, ast.Name):
+                    found.add(value.id)
+    return found
+
+
 def _split_at_redisplays(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]]
                          ) -> list[tuple[str, str | None, list[Stmt]]]:
     """Cut a code group where a cell shows again a name the group changes both before and after it.
@@ -1147,15 +1272,18 @@ def _chdir(ir: NotebookIR, log: Log) -> NotebookIR:
     return ir.revised(changed)
 
 
-def _written(ir: NotebookIR, log: Log) -> dict[int, list[str]]:
-    """Statement position → the files it writes through a literal path, relative to the project.
+def _written(ir: NotebookIR, log: Log) -> tuple[dict[int, list[str]], dict[str, str]]:
+    """Statement position → the files it writes through a literal path, relative to the project;
+    and the paths moved into the project.
 
     ``df.to_csv("out/x.csv")``, ``fig.savefig(...)``, ``joblib.dump(m, "m.pkl")``,
     ``open("r.txt", "w")``, ``np.save``... A path outside the notebook's folder (absolute,
-    ``~``, ``..``) is refused: a step's files are declared relative to its project, and a
-    pipeline writing elsewhere would change files no run of it can restore or check.
+    ``~``, ``..``) is moved under ``out/`` in the project (``_moved_target``): a step's files
+    are declared relative to its project, and a pipeline writing elsewhere would change files
+    no run of it can restore or check. Every literal of that path is rewritten, reads included.
     """
     out: dict[int, list[str]] = {}
+    moved: dict[str, str] = {}
     constants = {name: value.value for name, value in _scope(ir)[0].items()
                  if isinstance(value, ast.Constant) and isinstance(value.value, str)}
     for s in ir.statements:
@@ -1166,16 +1294,23 @@ def _written(ir: NotebookIR, log: Log) -> dict[int, list[str]]:
             if access.mode != "write" or "://" in path or not path.strip() or any(c in path for c in "*?[\n"):
                 continue
             normal = posixpath.normpath(path.replace("\\", "/"))
-            if normal.startswith(("/", "~", "../")) or normal == ".." or Path(path).is_absolute():
+            if normal in ("..", "/", "~") or not [p for p in Path(normal).parts if p not in ("..", "/", "~")]:
                 log.refusals.append(Refusal(s.cell, access.line + s.line - 1,
-                                            f"writes `{path}`, outside the notebook's folder: a pipeline declares the "
-                                            "files its steps write relative to its project folder",
+                                            f"writes `{path}`, a folder above the notebook's folder: a pipeline "
+                                            "declares the files its steps write relative to its project folder",
                                             "write under the notebook's folder (for example `out/"
                                             f"{posixpath.basename(normal) or 'file'}`), then convert again"))
                 continue
+            if normal.startswith(("/", "~", "../")) or Path(path).is_absolute():
+                if normal not in moved:
+                    moved[normal] = _moved_target(normal)
+                    log.notes.append(Note(s.cell, access.line + s.line - 1, "moved", path,
+                                          f"written outside the notebook's folder: the pipeline writes it to "
+                                          f"{moved[normal]} in the project (every use of the path is changed)"))
+                normal = moved[normal]
             if normal != ".":
                 out.setdefault(s.position, []).append(normal)
-    return out
+    return out, moved
 
 
 def _constant_writes(s: Stmt, constants: dict[str, str]) -> list[FileAccess]:
@@ -1239,25 +1374,61 @@ def _folders_made(step: StepPlan) -> set[str]:
 
 # -- naming --------------------------------------------------------------------------------
 
-def slug(text: str, words: int = 5) -> str:
-    """``"2. Load the data!"`` → ``load_the_data``: a readable identifier from a title."""
+#: The longest name convert makes up (steps, versions, results, params for files): a reader
+#: should take a name in at a glance. The notebook's own names are kept as they are.
+MAX_NAME = 30
+
+
+def fit(name: str, limit: int = MAX_NAME) -> str:
+    """``name`` cut to ``limit`` characters at a word boundary (a word is cut only when it alone is longer).
+
+    Example:
+        >>> fit("understanding_the_data_s_distribution_figure")
+        'understanding_the_data_s'
+    """
+    if len(name) <= limit:
+        return name
+    words = name.split("_")
+    while len(words) > 1 and len("_".join(words)) > limit:
+        words.pop()
+    return "_".join(words)[:limit].rstrip("_")
+
+
+#: Words a name from a heading leaves out: they make names long and say little.
+STOP_WORDS = frozenset({"a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "with", "into", "by", "from",
+                        "at", "as", "is", "are", "s", "our", "your", "its", "it", "this", "that", "let", "lets"})
+#: Numbered prefixes of headings (``Example 3:``, ``Step 2 -``): the number says nothing in a name.
+_NUMBERED = re.compile(r"^\s*(example|exercise|step|part|section|chapter|question|task|problem)\s*\d+\s*[:.)-]?\s*",
+                       re.IGNORECASE)
+
+
+def slug(text: str, words: int = 4, limit: int = MAX_NAME, *, last: bool = False, terse: bool = True) -> str:
+    """``"2. Load the data!"`` → ``load_data``: a readable identifier from a title, at most
+    ``words`` words (the last ones with ``last``) and ``limit`` characters; ``terse``: without
+    stop words or a numbered prefix (``Example 3:``)."""
+    if terse:
+        text = _NUMBERED.sub("", text) or text
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
     parts = [p for p in re.split(r"[^0-9a-zA-Z]+", text.lower()) if p]
     while parts and parts[0].isdigit():
         parts = parts[1:]
-    name = "_".join(parts[:words])[:40].strip("_")
+    if terse:
+        parts = [p for p in parts if p not in STOP_WORDS] or parts
+    name = fit("_".join(parts[-words:] if last else parts[:words]), limit).strip("_")
     if name and keyword.iskeyword(name):
         name += "_"
     return name
 
 
-def unique(name: str, taken: set[str]) -> str:
+def unique(name: str, taken: set[str], limit: int = MAX_NAME) -> str:
+    """``name`` (cut to ``limit``), or with the first free ``_2``, ``_3``… suffix, still within ``limit``."""
+    name = fit(name, limit)
     if name not in taken and not keyword.iskeyword(name) and name not in BUILTIN_NAMES:
         return name
     n = 2
-    while f"{name}_{n}" in taken:
+    while f"{fit(name, limit - len(str(n)) - 1)}_{n}" in taken:
         n += 1
-    return f"{name}_{n}"
+    return f"{fit(name, limit - len(str(n)) - 1)}_{n}"
 
 
 def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpers: dict[str, Helper]
@@ -1272,9 +1443,14 @@ def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         base = slug(step.title or "") or f"cell_{step.statements[0].cell}"
         if step.kind == "figure":
             title = _figure_title(step)
-            base = f"{slug(title or '') or base}_figure" if title or step.title else f"figure_cell_{step.statements[0].cell}"
+            base = f"{slug(title or '', limit=MAX_NAME - 7) or fit(base, MAX_NAME - 7)}_figure" if title or step.title \
+                else f"figure_cell_{step.statements[0].cell}"
         if base in taken:
-            base = f"{base}_step"  # NB: a section "Model" in a notebook with a variable `model`
+            base = f"{fit(base, MAX_NAME - 5)}_step"  # NB: a section "Model" in a notebook with a variable `model`
+        if base in slugs and step.title and step.kind != "figure":
+            # NB: "Discretization into equal-width bins", then "... into equal-frequency bins": the
+            #     end of the heading tells them apart better than a number
+            base = slug(step.title, words=3, last=True) or base
         step_slugs.append(unique(base, slugs))
         slugs.add(step_slugs[-1])
     steps = [replace(step, slug=name) for step, name in zip(steps, step_slugs, strict=True)]
@@ -1289,7 +1465,9 @@ def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
             if position == len(owners) - 1:
                 version_name[(name, owner)] = name
             else:
-                candidate = unique(f"{name}_{steps[owner].slug}", taken)
+                # NB: the step's slug after the name, cut to fit: `theta_stochastic_gradient`
+                candidate = unique(f"{name}_{steps[owner].slug}" if len(name) < MAX_NAME - 4 else f"{name}_v",
+                                   taken, max(MAX_NAME, len(name) + 4))
                 taken.add(candidate)
                 version_name[(name, owner)] = candidate
     # inputs point at the version current when the step runs

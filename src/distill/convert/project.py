@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from ..lint.model import Finding
 
 #: Distributions the generated project always needs.
-BASE_REQUIREMENTS = ("distill",)
 
 
 class ConversionRefused(DistillError):
@@ -165,7 +164,7 @@ def _package_name(source: Path, name: str | None) -> str:
             raise DistillError(f"the package name {name!r} would shadow the {clash}",
                                hint=f"pass another --name, e.g. --name {name}_pipeline")
         return name
-    base = slug(source.stem, words=6) or "pipeline"
+    base = slug(source.stem, words=6, limit=40, terse=False) or "pipeline"
     if not base.isidentifier():
         raise DistillError(f"{base!r} cannot be the package name",
                            hint="pass --name with a Python identifier, e.g. --name churn")
@@ -509,7 +508,10 @@ def _requirements(plan: ConversionPlan, log: Log, local: LocalModules, code: str
         found["pyarrow"] = _pin("pyarrow", notes, "DataFrames are stored as Parquet")
     if any(step.kind == "figure" for step in plan.steps) and "matplotlib" not in found:
         found["matplotlib"] = _pin("matplotlib", notes, "report steps return figures")
-    return ["distill", *sorted(found.values(), key=str.lower)], notes
+    from .. import __version__
+
+    # NB: pinned like every other dependency: the generated code uses this version's API
+    return [f"distill=={__version__}", *sorted(found.values(), key=str.lower)], notes
 
 
 def _pin(dist: str, notes: list[Note], why: str) -> str:
@@ -546,7 +548,7 @@ def _params_yaml(plan: ConversionPlan) -> str:
     return params_yaml(entries)
 
 
-PARAMS_HEADER = ("# Run parameters of the pipeline (defaults live in the step signatures).",
+PARAMS_HEADER = ("# Run parameters of the pipeline (defaults live in the step signatures; lists and secrets only here).",
                  "# Edit a value and `distill status` shows which steps are stale; `--set name=value`",
                  "# overrides them for one run.")
 

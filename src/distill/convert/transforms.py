@@ -370,8 +370,16 @@ def other_magics_to_comments(sources: list[str], log: Log) -> list[str]:
                            "copy that code into the notebook (or import it as a module), then convert again")
                 continue
             if call.target:
-                log.refuse(index, call.line, f"`{original}` uses the output of a magic or shell command as a value",
-                           "compute the value in Python (subprocess.run, pathlib, …), then convert again")
+                python = shell_value(call.args) if call.kind == "shell" and not call.nested else None
+                if python is None:
+                    log.refuse(index, call.line, f"`{original}` uses the output of a magic or shell command as a value",
+                               "compute the value in Python (subprocess.run, pathlib, …), then convert again")
+                    continue
+                log.note(index, call.line, "python", "the shell command's output (a list of lines) is computed "
+                         "in Python, without a shell")
+                lines[call.line - 1] = f"{python[0]}; {call.target} = {python[1]}"
+                for extra in range(call.line, call.end_line):
+                    lines[extra] = ""
                 continue
             why = ("a shell command: it is not run by the pipeline" if call.kind == "shell"
                    else f"the magic %{call.name} has no pipeline equivalent")
@@ -387,6 +395,45 @@ def other_magics_to_comments(sources: list[str], log: Log) -> list[str]:
                 lines[extra] = ""
         out.append("\n".join(lines))
     return out
+
+
+_SHELL_SYNTAX = re.compile(r"[|&;<>$`(){}!~\\\"']")
+_GLOB = re.compile(r"[*?\[\]]")
+
+
+def shell_value(command: str) -> tuple[str, str] | None:
+    """``(import, expression)`` giving in Python what ``x = !command`` gives (its output lines),
+    for simple commands; ``None`` for anything a shell would interpret (pipes, redirections,
+    variables, quoting) or that has no plain equivalent.
+
+    Example:
+        >>> shell_value("ls data/*.csv")
+        ('import glob', "sorted(glob.glob('data/*.csv'))")
+        >>> shell_value("git rev-parse HEAD")
+        ('import subprocess', "subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True).stdout.splitlines()")
+    """
+    if _SHELL_SYNTAX.search(command):
+        return None
+    words = command.split()
+    if not words:
+        return None
+    program, args = words[0], words[1:]
+    if program == "ls":
+        args = [a for a in args if a != "-1"]
+        if any(a.startswith("-") for a in args) or len(args) > 1:
+            return None
+        target = args[0] if args else "."
+        if _GLOB.search(target):
+            return "import glob", f"sorted(glob.glob({target!r}))"
+        return "import os", f"sorted(name for name in os.listdir({target!r}) if not name.startswith('.'))"
+    if program == "pwd" and not args:
+        return "import os", "[os.getcwd()]"
+    if program == "cat" and len(args) == 1 and not _GLOB.search(args[0]) and not args[0].startswith("-"):
+        return "import pathlib", f"pathlib.Path({args[0]!r}).read_text(encoding='utf-8').splitlines()"
+    if _GLOB.search(command):
+        return None
+    return ("import subprocess",
+            f"subprocess.run({words!r}, capture_output=True, text=True, check=True).stdout.splitlines()")
 
 
 TRANSFORMS: tuple[Transform, ...] = (

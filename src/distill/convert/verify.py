@@ -405,9 +405,10 @@ import time as __distill_time__
 __distill_started__ = __distill_time__.time() - 1
 
 def __distill_files__(paths):
+    # paths: the file's path in the project -> where the notebook writes it (outside its folder: elsewhere)
     import os, shutil
-    for path in paths:
-        target = os.path.join({folder!r}, "files", path)
+    for name, path in paths.items():
+        target = os.path.join({folder!r}, "files", name)
         try:
             if os.path.getmtime(path) < __distill_started__:
                 continue  # left by an earlier run: this run did not write it
@@ -559,7 +560,8 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
             code = "__distill_capture__({" + ", ".join(f"{v!r}: {n!r}" for n, v in step.outputs) + "})"
         after.setdefault((last.cell, last.end_line), []).append(code)
         if step.files:
-            after[(last.cell, last.end_line)].append(f"__distill_files__({step.files!r})")
+            where = {path: plan.moved.get(path, path) for path in step.files}
+            after[(last.cell, last.end_line)].append(f"__distill_files__({where!r})")
     for helper in plan.helpers.values():
         if helper.kind == "function":
             s = helper.stmt

@@ -3,7 +3,7 @@
 Step graph (an edge is an output another step makes, or a file it writes)::
 
     frame
-    frame -> growth_of_y_figure
+    frame -> growth_y_figure
 """
 
 import matplotlib.pyplot as plt
@@ -19,7 +19,7 @@ def frame():
 
 
 @step
-def growth_of_y_figure(frame):
+def growth_y_figure(frame):
     """Figure drawn in cell 4 (Growth)."""
     fig, ax = plt.subplots()
     ax.plot(frame['x'], frame['y'])

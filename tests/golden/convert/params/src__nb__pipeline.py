@@ -9,12 +9,7 @@ from distill import step
 
 
 @step(outputs=("title", "count"))
-def cell_3(
-    LIMIT: int = 10,
-    alpha: float = 0.5,
-    name: str = 'north',
-    years: list[int] = [2020, 2021],
-):
+def cell_3(years: list[int], LIMIT: int = 10, alpha: float = 0.5, name: str = 'north'):
     """From cell 3 of the notebook."""
     values = [v * alpha for v in range(LIMIT)]
     title = f'{name}: {len(values)} values'

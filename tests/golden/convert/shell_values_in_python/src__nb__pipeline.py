@@ -1,0 +1,29 @@
+"""Nb: the notebook as a pipeline.
+
+Step graph (an edge is an output another step makes, or a file it writes)::
+
+    cell_2 -> files, here
+    files -> rows
+"""
+
+import glob
+import os
+
+import pandas as pd
+from distill import step
+
+
+@step(outputs=("files", "here"))
+def cell_2():
+    """From cell 2 of the notebook."""
+    files = sorted(glob.glob('data/*.csv'))
+    here = [os.getcwd()]
+    return files, here
+
+
+@step
+def rows(files):
+    """From cell 3 of the notebook."""
+    frames = [pd.read_csv(f) for f in files]
+    rows = sum(len(f) for f in frames)
+    return rows
