@@ -664,6 +664,7 @@ def _results(ir: NotebookIR) -> NotebookIR:
     last_of_cell = {s.cell: s.position for s in ir.statements}
     bound: set[str] = set()
     metrics: set[str] = set()
+    counters: dict[str, int] = {}  # name -> the next suffix to try (`rows_value_7`)
     changed: dict[int, Stmt] = {}
     for s in ir.statements:
         if s.kind in ("display", "code") and s.reason != "a display setting":
@@ -679,7 +680,7 @@ def _results(ir: NotebookIR) -> NotebookIR:
                 elif _effect_only(expr) or not _has_value(expr, bound, ir):
                     shows.append(Shown(index[id(expr)], expr, text=True))
                 else:
-                    result = _result_name(expr, label, ir, taken, s.cell)
+                    result = _result_name(expr, label, ir, taken, s.cell, counters)
                     taken.add(result)
                     metric = _scalar(expr, values)
                     if metric:
@@ -884,7 +885,8 @@ def _effect_only(expr: ast.expr) -> bool:
         or (function.startswith("set_") and function not in ("set_index", "set_axis"))
 
 
-def _result_name(expr: ast.expr, label: str, ir: NotebookIR, taken: set[str], cell: int) -> str:
+def _result_name(expr: ast.expr, label: str, ir: NotebookIR, taken: set[str], cell: int,
+                 counters: dict[str, int]) -> str:
     """A readable, unused name for a shown value: from the label printed before it, else the expression."""
     from_label = _identifier(label.strip().split("\n")[-1])
     name = from_label if from_label and len(from_label.split("_")) <= 3 and not from_label[0].isdigit() else ""
@@ -896,7 +898,7 @@ def _result_name(expr: ast.expr, label: str, ir: NotebookIR, taken: set[str], ce
     if name[0].isdigit():
         name = fit(f"result_{name}")
     if name in taken or keyword.iskeyword(name):
-        name = unique(f"{fit(name, MAX_NAME - 6)}_value", taken)
+        name = unique(f"{fit(name, MAX_NAME - 6)}_value", taken, counters=counters)
     return name
 
 

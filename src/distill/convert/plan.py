@@ -1395,7 +1395,7 @@ def fit(name: str, limit: int = MAX_NAME) -> str:
 
 
 #: Words a name from a heading leaves out: they make names long and say little.
-STOP_WORDS = frozenset({"a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "with", "into", "by", "from",
+STOP_WORDS = frozenset({"a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "with", "into", "from",
                         "at", "as", "is", "are", "s", "our", "your", "its", "it", "this", "that", "let", "lets"})
 #: Numbered prefixes of headings (``Example 3:``, ``Step 2 -``): the number says nothing in a name.
 _NUMBERED = re.compile(r"^\s*(example|exercise|step|part|section|chapter|question|task|problem)\s*\d+\s*[:.)-]?\s*",
@@ -1420,15 +1420,26 @@ def slug(text: str, words: int = 4, limit: int = MAX_NAME, *, last: bool = False
     return name
 
 
-def unique(name: str, taken: set[str], limit: int = MAX_NAME) -> str:
-    """``name`` (cut to ``limit``), or with the first free ``_2``, ``_3``… suffix, still within ``limit``."""
+def unique(name: str, taken: set[str], limit: int = MAX_NAME, counters: dict[str, int] | None = None) -> str:
+    """``name`` (cut to ``limit``), or with the first free ``_2``, ``_3``… suffix, still within ``limit``.
+
+    ``counters`` (base → next suffix to try), kept by a caller naming many values alike,
+    makes each call start where the last one stopped instead of at ``_2``.
+    """
     name = fit(name, limit)
     if name not in taken and not keyword.iskeyword(name) and name not in BUILTIN_NAMES:
         return name
-    n = 2
-    while f"{fit(name, limit - len(str(n)) - 1)}_{n}" in taken:
+    n = counters.get(name, 2) if counters is not None else 2
+    width = len(str(n))
+    short = fit(name, limit - width - 1)
+    while f"{short}_{n}" in taken:
         n += 1
-    return f"{fit(name, limit - len(str(n)) - 1)}_{n}"
+        if len(str(n)) != width:  # NB: the suffix grew a digit: the name gives up one more character
+            width = len(str(n))
+            short = fit(name, limit - width - 1)
+    if counters is not None:
+        counters[name] = n + 1
+    return f"{short}_{n}"
 
 
 def _name(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpers: dict[str, Helper]
