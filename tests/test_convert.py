@@ -121,8 +121,6 @@ def test_cli_convert(tmp_path: Path) -> None:
 
 
 def test_generated_project_runs_and_validates(tmp_path: Path) -> None:
-    import distill
-
     notebook = tmp_path / "nb.ipynb"
     write_notebook(notebook, (
         "import pandas as pd",

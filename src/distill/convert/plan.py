@@ -265,6 +265,11 @@ def _looks_like_data(value: str) -> bool:
     return "://" not in value and Path(value).suffix.lower() in DATA_SUFFIXES and "\n" not in value
 
 
+def _normal(path: str) -> str:
+    """A path as the notebook's code names it, normalised to compare (``./data\\x.csv`` → ``data/x.csv``)."""
+    return posixpath.normpath(path.replace("\\", "/"))
+
+
 def _made(written: dict[int, list[str]], moved: dict[str, str]) -> dict[str, int]:
     """Each file the notebook writes → the position of the first statement writing it (by the
     path in the project, and by the path the notebook wrote when it was moved)."""
@@ -294,10 +299,9 @@ def _rewrite_moved(ir: NotebookIR, exprs: dict[int, dict[str, str]], moved: dict
     out = {position: dict(found) for position, found in exprs.items()}
     for s in ir.statements:
         for sub in s.subnodes:
-            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-                normal = posixpath.normpath(sub.value.replace("\\", "/")) if sub.value else ""
-                if normal in moved:
-                    out.setdefault(s.position, {})[ast.dump(sub)] = repr(moved[normal])
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value \
+                    and _normal(sub.value) in moved:
+                out.setdefault(s.position, {})[ast.dump(sub)] = repr(moved[_normal(sub.value)])
     return out
 
 
@@ -309,7 +313,7 @@ def _made_before(path: str, position: int, made: dict[str, int]) -> bool:
         of another step's declared file is an input). Copying the notebook's old copy as a
         data param would pin the reader to a stale file.
     """
-    first = made.get(posixpath.normpath(path.replace("\\", "/")))
+    first = made.get(_normal(path))
     return first is not None and first < position
 
 
@@ -323,8 +327,8 @@ def _params(ir: NotebookIR, folder: Path, made: dict[str, int], moved: dict[str,
         # NB: a constant naming a file the notebook writes is text, not a data input (see `_made_before`)
         produced = isinstance(value, str) and _made_before(value, len(ir.statements), made)
         source = _data_file(value, folder) if isinstance(value, str) and not produced else None
-        if isinstance(value, str) and posixpath.normpath(value.replace("\\", "/")) in moved:
-            value = moved[posixpath.normpath(value.replace("\\", "/"))]  # NB: the notebook wrote it outside its folder
+        if isinstance(value, str) and _normal(value) in moved:
+            value = moved[_normal(value)]  # NB: the notebook wrote it outside its folder
         if source is not None:
             params[name] = Param(name, value, "Path", s.cell, s.line, s.reason, True, source)
         else:
@@ -1293,7 +1297,7 @@ def _written(ir: NotebookIR, log: Log) -> tuple[dict[int, list[str]], dict[str, 
             path = access.path
             if access.mode != "write" or "://" in path or not path.strip() or any(c in path for c in "*?[\n"):
                 continue
-            normal = posixpath.normpath(path.replace("\\", "/"))
+            normal = _normal(path)
             if normal in ("..", "/", "~") or not [p for p in Path(normal).parts if p not in ("..", "/", "~")]:
                 log.refusals.append(Refusal(s.cell, access.line + s.line - 1,
                                             f"writes `{path}`, a folder above the notebook's folder: a pipeline "

@@ -254,8 +254,7 @@ def _coverage(plan: ConversionPlan, shown: set[int], rows: list[Row], values: di
                 found = version
         return found
 
-    text_row = {int(c): row.name for row in rows if row.name.startswith("printed:")
-                for name in row.step.split(", ") for step in plan.steps if step.name == name for c in step.cells}
+    text_row = {c: row.name for row in rows if row.name.startswith("printed:") for c in _printed_cells(plan, row)}
     out: list[CellCoverage] = []
     for cell in sorted(shown):
         covered: list[str] = []
@@ -327,12 +326,10 @@ def _second_run(source: Path, plan: ConversionPlan, folder: Path, timeout: float
     printed: dict[int, str] = {}
     _run_notebook(source, plan, folder, timeout, log, printed=printed)
     cells = _output_cells(plan)
-    step_cells = {step.name: step.cells for step in plan.steps}
     out = []
     for row in rows:
         if row.status == "different" and row.name.startswith("printed:"):
-            group = sorted({c for name in row.step.split(", ") for c in step_cells.get(name, [])})
-            changed = [c for c in group if _text_lines(printed.get(c, "")) != _text_lines(first_printed.get(c, ""))]
+            changed = [c for c in _printed_cells(plan, row) if _text_lines(printed.get(c, "")) != _text_lines(first_printed.get(c, ""))]
             if changed:
                 row = Row(row.name, row.step, row.notebook, row.pipeline, "incomparable", row.how,
                           f"not comparable: cell {changed[0]} prints different text on a second run of the notebook: "
@@ -355,6 +352,12 @@ def _second_run(source: Path, plan: ConversionPlan, folder: Path, timeout: float
                           "nondeterministic")
         out.append(row)
     return out
+
+
+def _printed_cells(plan: ConversionPlan, row: Row) -> list[int]:
+    """The cells of the steps a ``printed:`` row compares (its ``step`` lists them, comma-separated)."""
+    names = set(row.step.split(", "))
+    return sorted({c for step in plan.steps if step.name in names for c in step.cells})
 
 
 def _output_cells(plan: ConversionPlan) -> dict[str, int]:
