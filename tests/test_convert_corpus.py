@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from distill.convert.emit import quiet_parse
 from distill.convert.plan import MAX_NAME, ConversionPlan
 from distill.convert.project import ConversionRefused, build_project
 from distill.notebook.read import NotebookError
@@ -42,11 +43,11 @@ def test_every_notebook_converts_or_is_refused_with_a_reason() -> None:
     assert len(converted) + len(refused) + len(unreadable) == 44
     assert len(unreadable) == 6  # the same six files `distill lint` reports as unreadable
     # figures measured at the time of writing; a change here is a change in behaviour
-    assert (len(converted), len(refused)) == (18, 20), (converted, refused)
+    assert (len(converted), len(refused)) == (19, 19), (converted, refused)
     python3 = [name for name in converted + refused if name not in NOT_PYTHON_3]
     assert len(python3) == 28 and set(NOT_PYTHON_3) <= set(refused)
-    # 18 of the 28 notebooks that are Python 3 convert (64%); the issue's target is 90%: see REFUSED_WHY
-    assert len([name for name in python3 if name in converted]) == 18
+    # 19 of the 28 notebooks that are Python 3 convert (68%); the issue's target is 90%: see REFUSED_WHY
+    assert len([name for name in python3 if name in converted]) == 19
     assert {name for name in python3 if name in refused} == set(REFUSED_WHY), sorted(refused)
     assert not long_names, long_names  # names convert makes up are short; the notebook's own are kept
     assert not mutable, mutable
@@ -74,7 +75,6 @@ REFUSED_WHY = {
     "mwouts__jupytext__Notebook_with_R_magic.ipynb": "%%R cells: R code",
     "jrjohansson__scientific-python-lectures__Lecture-6A-Fortran-and-C.ipynb": "%%cython and %pylab",
     "WillKoehrsen__Data-Analysis__Stock_Explorer_Class.ipynb": "a secret set on a library's config attribute",
-    "ageron__handson-ml2__02_end_to_end_machine_learning_project.ipynb": "a class reads globals bound twice",
     "catherinedevlin__ipython-sql__writers.ipynb": "SQL on an in-memory SQLite database it creates",
     "nbQA-dev__nbQA__notebook_with_indented_magics.ipynb": "a shell pipeline's output used as a value",
 }
@@ -91,7 +91,7 @@ def _made_up_names(plan: ConversionPlan) -> set[str]:
 def _mutable_defaults(code: str) -> list[str]:
     """``def f(x=[...])``: a default list, dict or set is shared between calls."""
     found = []
-    for node in ast.walk(ast.parse(code)):
+    for node in ast.walk(quiet_parse(code)):  # NB: the authors' own "\s" escapes warn
         if isinstance(node, ast.FunctionDef):
             for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
                 if isinstance(default, (ast.List, ast.Dict, ast.Set)):

@@ -59,6 +59,22 @@ CASES = [
         "    return flag(frame)['high'].map({True: 'high', False: 'low'})",
         "frame = pd.DataFrame({'x': [1, 2, 3]})\nlabels = label(frame)\nall_labels = list(map(label, [frame, frame]))",
     ), files=("src/nb/pipeline.py", "src/nb/lib.py")),
+    Case("class_takes_globals", (
+        "import numpy as np",
+        "rooms_ix, households_ix = 0, 1\nSCALE = 2.0",
+        "def scaled(x):\n    return x * SCALE",
+        "class RatioAdder:\n    \"\"\"Adds rooms per household.\"\"\"\n\n    def __init__(self, keep=True):\n"
+        "        \"\"\"Keep the input columns or not.\"\"\"\n        self.keep = keep\n\n"
+        "    def transform(self, X):\n        ratio = scaled(X[:, rooms_ix] / X[:, households_ix])\n"
+        "        return np.c_[X, ratio] if self.keep else ratio[:, None]",
+        "X = np.array([[4.0, 2.0], [9.0, 3.0]])\nadded = RatioAdder().transform(X)\nonly = RatioAdder(keep=False).transform(X)",
+    ), files=("src/nb/pipeline.py", "src/nb/lib.py", "tests/test_lib.py")),
+    Case("defaults_read_constants", (
+        "import os",
+        "ROOT = 'data'\nHOUSING_PATH = os.path.join(ROOT, 'housing')\nURL = ROOT + '/housing.tgz'",
+        "def where(name, folder=HOUSING_PATH, url=URL):\n    return os.path.join(folder, name), url",
+        "place, link = where('a.csv')\nunused = os.path.join(ROOT, 'b')\nlisted = os.listdir('.')",
+    ), files=("src/nb/pipeline.py", "src/nb/lib.py")),
     Case("params", (
         ("parameters", "alpha = 0.5\nname = 'north'\nyears = [2020, 2021]"),
         "LIMIT = 10",

@@ -452,3 +452,40 @@ def free_names(node: ast.AST, frame: Frame = None) -> FreeNames:
     imports.sort(key=lambda i: (i.lineno, i.col_offset))  # NB: popped last-first; back to source order
     return FreeNames(frozenset(reads), frozenset(chains), frozenset(writes), tuple(imports), frozenset(attributes))
 
+
+
+def module_reads(node: ast.AST, names: frozenset[str] | set[str]
+                 ) -> list[tuple[ast.Name, tuple[ScopeNode, ...]]]:
+    """Each read under ``node`` of a module-level name in ``names``, with the scope nodes it sits
+    in, outermost first (empty at module level).
+
+    Example:
+        >>> tree = ast.parse("class A:\\n    k = g\\n    def f(self, g2):\\n        return g + g2")
+        >>> [(n.id, [s.name for s in where]) for n, where in module_reads(tree, {"g", "g2"})]
+        [('g', ['A']), ('g', ['A', 'f'])]
+    """
+    found: list[tuple[ast.Name, tuple[ScopeNode, ...]]] = []
+    resolver = Resolver()
+    enclosing: list[ScopeNode] = []
+
+    def visit(sub: ast.AST) -> None:
+        if isinstance(sub, ast.Name):
+            if isinstance(sub.ctx, ast.Load) and sub.id in names and not resolver.is_local(sub.id):
+                found.append((sub, tuple(enclosing)))
+            return
+        if isinstance(sub, SCOPE_NODES):
+            for outer in outer_parts(sub):
+                visit(outer)
+            resolver.enter(sub)
+            enclosing.append(sub)
+            for inner in inner_parts(sub):
+                visit(inner)
+            enclosing.pop()
+            resolver.leave()
+            return
+        for child in ast.iter_child_nodes(sub):
+            visit(child)
+
+    visit(node)
+    found.sort(key=lambda pair: (pair[0].lineno, pair[0].col_offset))
+    return found

@@ -185,6 +185,8 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     for s in step.statements if query is None else ():
         if step.kind == "figure" and is_show(s, plan.ir):
             continue
+        if s.position in step.dropped:
+            continue
         code, uses_functools, unsafe = _statement_code(s, plan, renames)
         if unsafe:
             # NB: the input is named in an f-string or bound again inside the statement
@@ -195,6 +197,8 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
             code, uses_functools, _ = _statement_code(s, plan, renames)
         if uses_functools:
             needs.add("functools")
+        if s.position in step.value_only:
+            code = _value_only(code)
         if previous_cell is not None and s.cell != previous_cell:
             body_parts.append("")
         body_parts.append(code)
@@ -254,6 +258,17 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     if epilogue:
         parts.append(indent("\n".join(epilogue)))
     return "\n".join(parts), needs
+
+
+def _value_only(code: str) -> str:
+    """``x = call(...)`` as ``call(...)``: the comments above it and the call's own text kept."""
+    tree = quiet_parse(code)
+    node = tree.body[-1]
+    assert isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+    lines = code.split("\n")
+    start = Edit(node.lineno, _char_col(lines, node.lineno, node.col_offset), node.value.lineno,
+                 _char_col(lines, node.value.lineno, node.value.col_offset), "")
+    return apply_edits(code, [start])
 
 
 _COMPOUND = frozenset({"if", "elif", "else", "for", "while", "with", "def", "class", "try", "except", "finally",
@@ -490,7 +505,7 @@ def format_imports(lines: list[str], local_modules: set[str]) -> list[str]:
             if out:
                 out.append("")
             ordered = sorted(groups[key], key=lambda line: (line.startswith("from"), line.split()[1].lower(), line))
-            out.extend(_wrapped(line) for line in ordered)
+            out.extend(wrap_import(line) for line in ordered)
     return out
 
 
@@ -498,7 +513,7 @@ def format_imports(lines: list[str], local_modules: set[str]) -> list[str]:
 IMPORT_WIDTH = 88
 
 
-def _wrapped(line: str) -> str:
+def wrap_import(line: str) -> str:
     """``from m import a, b, ...`` longer than ``IMPORT_WIDTH``, as a parenthesised list."""
     if len(line) <= IMPORT_WIDTH or not line.startswith("from ") or "(" in line:
         return line
@@ -664,13 +679,18 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
         code = helper.stmt.code
         tree = quiet_parse(code)
         lines = code.split("\n")
-        edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
+        if helper.kind == "class" and helper.needs:
+            edits, uses_functools = _class_edits(tree, lines, helper, plan.helpers)
+        else:
+            edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
+            if helper.needs:
+                edits.extend(_signature_edits(tree, lines, helper))
         needs_functools |= uses_functools
-        if helper.needs:
-            edits.extend(_signature_edits(tree, lines, helper))
         parts.append(one_statement_a_line(apply_edits(code, edits)))
     if any(step.kind == "query" for step in plan.steps):
         parts.append(RUN_QUERY)
+    if plan.lib_constants:  # NB: read by a default value or a class attribute when lib.py is imported
+        parts.insert(0, "\n".join(one_statement_a_line(s.code) for s in plan.lib_constants))
     body = "\n\n\n".join(dict.fromkeys(parts))
     names = used_names(body) if body else set()
     lines = import_lines(ir, names & ir.import_names) + kernel_imports(ir, names)
@@ -680,12 +700,14 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
         lines.append("import functools")
     imports = format_imports(lines, local_modules)
     doc = (f'"""Helpers of {title}: the functions and classes the notebook defined.\n\n'
-           'The notebook variables a function used to read are now keyword-only parameters.\n"""')
+           'The notebook variables a function used to read are now keyword-only parameters (of\n'
+           '`__init__` for a class, which keeps them as attributes).\n"""')
     text = doc + "\n"
     if imports:
         text += "\n" + "\n".join(imports) + "\n"
     if body:
-        text += "\n\n" + body + "\n"
+        # NB: two blank lines before a def or class, one before constants (the import sorters' rule)
+        text += ("\n" if plan.lib_constants and imports else "\n\n") + body + "\n"
     return text
 
 
@@ -696,13 +718,63 @@ def _ordered_helpers(plan: ConversionPlan) -> list[Helper]:
     return [seen[k] for k in sorted(seen)]
 
 
+def _class_edits(tree: ast.Module, lines: list[str], helper: Helper, helpers: dict[str, Helper]
+                 ) -> tuple[list[Edit], bool]:
+    """A class that read notebook variables takes them in ``__init__`` and keeps them as attributes.
+
+    ``plan.class_needs_problem`` checked the shape: an ``__init__`` of its own, every read in a
+    method that has ``self``, no attribute or parameter of the same name already.
+    NB: class A:                           class A:
+            def __init__(self, k=1):           def __init__(self, k=1, *, rooms_ix):
+                self.k = k          ->             self.rooms_ix = rooms_ix
+            def f(self, X):                        self.k = k
+                return X[:, rooms_ix]          def f(self, X):
+                                                   return X[:, self.rooms_ix]
+    """
+    from ..analysis.scope import module_reads
+    from .plan import init_method, self_name
+
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == helper.name)
+    init = init_method(node)
+    assert init is not None
+    edits = _keyword_edits(init, lines, helper.needs)
+    first = init.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str) \
+            and len(init.body) > 1:
+        first = init.body[1]  # NB: after the docstring
+    me = self_name(init)
+    pad = lines[first.lineno - 1][:_char_col(lines, first.lineno, first.col_offset)]
+    keep = "".join(f"{me}.{name} = {name}\n{pad}" for name in helper.needs)
+    edits.append(Edit(first.lineno, len(pad), first.lineno, len(pad), keep))
+    needing = {name for name, h in helpers.items() if h.needs}
+    uses_functools = False
+    for method in node.body:
+        if not isinstance(method, ast.FunctionDef) or self_name(method) is None:
+            continue
+        me = self_name(method)
+        for read, _ in module_reads(method, set(helper.needs)):
+            edits.append(_span(lines, read, f"{me}.{read.id}"))
+        if any(isinstance(n, ast.Name) and n.id in needing for n in ast.walk(method)):
+            calls, functools_needed = helper_call_edits(method, lines, helpers,
+                                                        renames={n: f"{me}.{n}" for n in helper.needs})
+            edits.extend(calls)
+            uses_functools |= functools_needed
+    return edits, uses_functools
+
+
 def _signature_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Edit]:
     node = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
                  and n.name == helper.name), None)
     if node is None:
         return []
+    return _keyword_edits(node, lines, helper.needs)
+
+
+def _keyword_edits(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str], names: tuple[str, ...]
+                   ) -> list[Edit]:
+    """Edits that add ``names`` to ``node``'s signature as keyword-only parameters."""
     args = node.args
-    added = ", ".join(helper.needs)
+    added = ", ".join(names)
     if args.kwarg is not None:
         anchor = args.kwarg
         star = "" if (args.vararg or args.kwonlyargs) else "*, "

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..analysis.cells import FileAccess, dotted_name, recursion_room
 from ..analysis.reads import constant_path, find_reads
+from ..analysis.scope import FUNCTIONS, module_reads
 from ..notebook.flow import BUILTIN_NAMES
 from .ir import NOT_LITERAL, NotebookIR, Stmt, literal_value
 from .transforms import Log, Note, Refusal
@@ -95,6 +96,10 @@ class StepPlan:
     slug: str = ""
     files: tuple[str, ...] = ()  # files it writes, relative to the project: `@step(writes=...)`
     folders: tuple[str, ...] = ()  # their folders, which the notebook's folder had already
+    #: assignments whose name nothing reads afterwards (``_dead_stores``): left out of the code,
+    #: or (``value_only``) kept as a statement of their value, which may do something
+    dropped: frozenset[int] = frozenset()
+    value_only: frozenset[int] = frozenset()
 
     @property
     def cells(self) -> list[int]:
@@ -130,6 +135,8 @@ class ConversionPlan:
     moved: dict[str, str] = field(default_factory=dict)
     copies: dict[str, Path] = field(default_factory=dict)  # data file in the project -> the file to copy there
     data_notes: list[Note] = field(default_factory=list)  # where each data file went, or why it did not
+    #: notebook constants a helper reads when it is defined (a default value): copied into lib.py
+    lib_constants: tuple[Stmt, ...] = ()
 
 
 def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
@@ -153,14 +160,16 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     params, inline = _inline_paths(ir, folder, params, made)
     params, exprs, globs = _computed_paths(ir, folder, params, inline, made)
     exprs = _rewrite_moved(ir, exprs, moved)
-    helpers = _helpers(ir, params, log)
+    ir = _kernel_magics(ir, log)
+    helpers, constants = _helpers(ir, params, log)
     ir = _chdir(ir, log)
     ir, groups = _figure_groups_settled(ir)
     groups = _keep_seeds_with_draws(ir, _split_at_redisplays(ir, _split_independent(ir, groups, helpers)))
     steps = _name(ir, _steps(ir, groups, params, helpers, log, inline, exprs, written), params, helpers)
+    steps = _dead_stores(steps, helpers, inline, exprs, params)
     params, copies, data_notes = _place_data(params)
     return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths,
-                          {target: original for original, target in moved.items()}, copies, data_notes)
+                          {target: original for original, target in moved.items()}, copies, data_notes, constants)
 
 
 def _place_data(params: dict[str, Param]) -> tuple[dict[str, Param], dict[str, Path], list[Note]]:
@@ -699,7 +708,35 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path
 
 # -- helpers -------------------------------------------------------------------------------
 
-def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> dict[str, Helper]:
+#: Decorators that register a magic with the running IPython when the function is defined.
+_REGISTERS_MAGIC = ("register_line_magic", "register_cell_magic", "register_line_cell_magic")
+
+
+def _kernel_magics(ir: NotebookIR, log: Log) -> NotebookIR:
+    """Functions defined as IPython magics (``@register_line_magic``) are left out of the project.
+
+    Their decorator needs a running IPython (it fails on import anywhere else), and the
+    pipeline runs no magics. Code that calls one as a function is refused.
+    """
+    changed: dict[int, Stmt] = {}
+    for s in ir.statements:
+        node = s.node
+        if s.kind == "helper" and isinstance(node, FUNCTIONS) and any(
+                ast.unparse(d).split("(")[0].split(".")[-1] in _REGISTERS_MAGIC for d in node.decorator_list):
+            changed[s.position] = replace(s, kind="blank", reason="defines an IPython magic: the pipeline runs none")
+            log.notes.append(Note(s.cell, s.line, "dropped", f"def {node.name}(...)",
+                                  "defines an IPython magic, which needs a running IPython; the pipeline runs no magics"))
+    names = {node.name for k in changed if isinstance(node := changed[k].node, FUNCTIONS)}
+    for s in ir.statements:
+        used = sorted(set(s.reads) & names) if s.position not in changed else []
+        if used:
+            log.refusals.append(_refusal(s, f"calls `{used[0]}`, which the notebook defines as an IPython magic",
+                                         "call it as a magic only in the notebook, or define a plain function, "
+                                         "then convert again"))
+    return ir.revised(changed)
+
+
+def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> tuple[dict[str, Helper], tuple[Stmt, ...]]:
     helpers: dict[str, Helper] = {}
     direct: dict[str, set[str]] = {}
     for s in ir.statements:
@@ -724,12 +761,115 @@ def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> dict[str, He
                     needs[name] |= extra
                     changed = True
     helpers = {name: replace(helper, needs=tuple(sorted(needs[name]))) for name, helper in helpers.items()}
+    constants = _definition_constants(ir, helpers, not_data, log)
     for name, helper in helpers.items():
         if helper.kind == "class" and helper.needs:
-            log.refusals.append(_refusal(helper.stmt, f"class `{name}` reads the notebook variable(s) "
-                                                      f"{', '.join(helper.needs)}",
-                                         "pass them to the class (for example to __init__), then convert again"))
-    return helpers
+            why = class_needs_problem(helper, {n for n, h in helpers.items() if h.needs})
+            if why is not None:
+                log.refusals.append(_refusal(helper.stmt, f"class `{name}` reads the notebook variable(s) "
+                                                          f"{', '.join(helper.needs)}, and {why}",
+                                             "pass them to the class (for example to __init__), then convert again"))
+    return helpers, constants
+
+
+def _definition_constants(ir: NotebookIR, helpers: dict[str, Helper], not_data: set[str], log: Log
+                          ) -> tuple[Stmt, ...]:
+    """The notebook constants a helper reads when it is defined (a default value, a decorator, a
+    base class, a class attribute), which ``lib.py`` must define before it.
+
+    NB: def fetch(url=HOUSING_URL): ...   reads HOUSING_URL once, when the cell runs: unlike a
+        read in the body, it cannot become a parameter. A constant bound once, by a statement
+        that reads only imports, builtins and other such constants, is copied into lib.py (the
+        default then has the value it had in the notebook); anything else is refused.
+    """
+
+    binders: dict[str, list[Stmt]] = {}
+    for s in ir.statements:
+        for name in s.binds:
+            binders.setdefault(name, []).append(s)
+    chosen: dict[int, Stmt] = {}
+    by_name: dict[str, Stmt] = {}
+    seen: set[int] = set()
+    for helper in sorted(helpers.values(), key=lambda h: h.stmt.position):
+        node = helper.stmt.node
+        if helper.stmt.position in seen or node is None:
+            continue
+        seen.add(helper.stmt.position)
+        candidates = {n for n in helper.stmt.reads if n not in not_data}
+        wanted = [(read.id, helper.stmt.position) for read, where in module_reads(node, candidates)
+                  if not any(isinstance(scope, (*FUNCTIONS, ast.Lambda)) for scope in where)]
+        while wanted:
+            name, before = wanted.pop()
+            # NB: the binding in force when the definition ran; a later one does not change a default
+            found = next((b for b in reversed(binders.get(name, [])) if b.position < before), None)
+            why = None
+            if found is None or found.kind not in ("code", "param") or not isinstance(found.node, (ast.Assign, ast.AnnAssign)):
+                why = f"`{name}` is not a constant assigned before it"
+            elif by_name.get(name, found) is not found:
+                why = f"`{name}` is bound again between the definitions that read it"
+            if why is not None:
+                log.refusals.append(_refusal(helper.stmt, f"{helper.kind} `{helper.name}` reads the notebook variable "
+                                                          f"`{name}` when it is defined (a default value, decorator, "
+                                                          f"base class or class attribute), and {why}",
+                                             "write the value itself there, or pass it in when calling, "
+                                             "then convert again"))
+                return ()
+            assert found is not None
+            by_name[name] = found
+            if found.position not in chosen:
+                chosen[found.position] = found
+                wanted.extend((n, found.position) for n in found.reads if n not in not_data)
+    return tuple(chosen[k] for k in sorted(chosen))
+
+
+def class_definition(helper: Helper) -> ast.ClassDef | None:
+    node = helper.stmt.node
+    return node if isinstance(node, ast.ClassDef) and node.name == helper.name else None
+
+
+def init_method(node: ast.ClassDef) -> ast.FunctionDef | None:
+    return next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+
+
+def self_name(method: ast.FunctionDef) -> str | None:
+    """The name a method calls its instance (``self``), or ``None`` for a static or class method."""
+    decorators = {ast.unparse(d) for d in method.decorator_list}
+    positional = [*method.args.posonlyargs, *method.args.args]
+    if decorators & {"staticmethod", "classmethod"} or not positional:
+        return None
+    return positional[0].arg
+
+
+def class_needs_problem(helper: Helper, needing: set[str]) -> str | None:
+    """Why the notebook variables a class reads cannot become parameters of its ``__init__``, or ``None``.
+
+    The conversion (``emit``): ``__init__`` takes each one as a keyword-only parameter and keeps it
+    as an attribute of the same name (``self.rooms_ix = rooms_ix``), as an estimator keeps its
+    parameters; the methods read the attribute; each call of the class passes the value.
+    ``needing``: the helpers that take notebook variables, whose calls in the methods pass them on.
+    NB: the notebook's method read the variable when it ran, the converted one reads the value
+        given when the object was made; verify compares what the two compute
+    """
+
+    node = class_definition(helper)
+    if node is None:
+        return "it is not defined by a class statement of its own"
+    init = init_method(node)
+    if init is None or self_name(init) is None:
+        return "it has no `__init__` method of its own to take them"
+    if init.body[0].lineno == init.lineno:
+        return "its `__init__` is written on one line"
+    taken = set(helper.needs)
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr in taken:
+            return f"it already has an attribute `{sub.attr}`"
+        if isinstance(sub, ast.arg) and sub.arg in taken:
+            return f"a method has a parameter `{sub.arg}`"
+    for read, where in module_reads(node, taken | needing):
+        method = where[1] if len(where) > 1 and where[0] is node else None
+        if not isinstance(method, ast.FunctionDef) or self_name(method) is None:
+            return f"`{read.id}` is read outside a method that has `self` (line {read.lineno})"
+    return None
 
 
 def _refusal(s: Stmt, reason: str, hint: str) -> Refusal:
@@ -1037,18 +1177,11 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
         step_params: list[str] = []
         step_helpers: list[str] = []
         for s in step.statements:
-            names = list(s.reads)
-            names.extend(inline[a.path] for a in s.analysis.files if a.path in inline)
-            if s.position in exprs:
-                names = [n for n in names if n not in _replaced_only(s, exprs[s.position])]
-                names.extend(n for n in exprs[s.position].values() if n in params)
-            if s.query is not None:
-                names.extend(["database", f"{s.query.output}_sql"])
-                if "run_query" not in step_helpers:
-                    step_helpers.append("run_query")
+            names = _names_used(s, helpers, inline, exprs, params)
+            if s.query is not None and "run_query" not in step_helpers:
+                step_helpers.append("run_query")
             for name in s.reads:
                 if name in helpers:
-                    names.extend(helpers[name].needs)
                     for m in helpers[name].mutates:
                         if m not in local:
                             mutated.add(m)
@@ -1135,6 +1268,85 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
             for name in s.writes:
                 writer[name] = step_at[s.position]
     return [replace(step, outputs=tuple(outputs[index])) for index, step in enumerate(steps)]
+
+
+def _names_used(s: Stmt, helpers: dict[str, Helper], inline: dict[str, str], exprs: dict[int, dict[str, str]],
+                params: dict[str, Param]) -> list[str]:
+    """The names ``s`` uses once converted: what it reads, the params that replace its literal
+    paths, a query's database and file, and the notebook variables the helpers it calls now take."""
+    names = list(s.reads)
+    names.extend(inline[a.path] for a in s.analysis.files if a.path in inline)
+    if s.position in exprs:
+        names = [n for n in names if n not in _replaced_only(s, exprs[s.position])]
+        names.extend(n for n in exprs[s.position].values() if n in params)
+    if s.query is not None:
+        names.extend(["database", f"{s.query.output}_sql"])
+    for name in s.reads:
+        if name in helpers:
+            names.extend(helpers[name].needs)
+    return names
+
+
+#: Calls whose result depends only on their arguments and that change nothing.
+PURE_CALLS = frozenset({"os.path.join", "os.path.dirname", "os.path.basename", "os.path.abspath", "os.path.splitext",
+                        "Path", "pathlib.Path", "str", "int", "float", "bool", "len", "range", "tuple", "list",
+                        "dict", "set", "frozenset", "sorted", "min", "max", "round", "abs", "sum"})
+
+
+def _dead_stores(steps: list[StepPlan], helpers: dict[str, Helper], inline: dict[str, str],
+                 exprs: dict[int, dict[str, str]], params: dict[str, Param]) -> list[StepPlan]:
+    """Assignments whose name nothing reads afterwards (not a later statement of the step, not
+    an output) leave the code; a value that may do something (a call) stays, as a statement.
+    The params and inputs only such assignments read leave the step's signature.
+
+    NB: `HOUSING_PATH = os.path.join(...)` read only by a helper's default (now in lib.py), or
+        `ax = frame.plot(...)` in a figure step: a function's unused local, which every linter
+        reports. The analysis runs backwards: a name is live where a later statement reads it.
+    """
+    out: list[StepPlan] = []
+    for step in steps:
+        live = {name for name, _ in step.outputs}
+        dropped: set[int] = set()
+        value_only: set[int] = set()
+        for s in reversed(step.statements if step.kind != "query" else ()):
+            node = s.node
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and not s.results \
+                    and s.kind != "param":
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if len(targets) == 1 and isinstance(targets[0], ast.Name):
+                    name = targets[0].id
+                    if name not in live:
+                        if _pure(node.value):
+                            dropped.add(s.position)
+                            continue  # NB: what it reads is not read here (`URL = ROOT + "x"` frees ROOT)
+                        value_only.add(s.position)
+                    live.discard(name)  # NB: this binding is the one read below; an earlier one is not
+            live.update(s.reads)
+            for name in s.reads:
+                if name in helpers:
+                    live.update(helpers[name].needs)
+        if not dropped and not value_only:
+            out.append(step)
+            continue
+        used = {n for s in step.statements if s.position not in dropped
+                for n in _names_used(s, helpers, inline, exprs, params)}
+        out.append(replace(step, dropped=frozenset(dropped), value_only=frozenset(value_only),
+                           params=tuple(p for p in step.params if p in used),
+                           inputs=tuple((n, v) for n, v in step.inputs if n in used)))
+    return out
+
+
+def _pure(node: ast.expr) -> bool:
+    """Whether evaluating ``node`` can change nothing: literals, names, operators and ``PURE_CALLS``."""
+    if isinstance(node, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(node, ast.Call):
+        return ast.unparse(node.func) in PURE_CALLS and all(_pure(a) for a in node.args) \
+            and all(_pure(k.value) for k in node.keywords)
+    if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.JoinedStr,
+                         ast.FormattedValue, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Starred)):
+        return all(_pure(child) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr))
+    return False
 
 
 def _replaced_only(s: Stmt, exprs: dict[str, str]) -> set[str]:

@@ -15,6 +15,7 @@ records them.
 
 from __future__ import annotations
 
+from .emit import wrap_import
 from .plan import ConversionPlan
 
 EXPECTED_INDEX = "tests/expected/index.json"
@@ -72,6 +73,12 @@ def lib_tests(plan: ConversionPlan, package: str) -> str:
     functions = [h for h in plan.helpers.values() if h.kind == "function"]
     classes = [h for h in plan.helpers.values() if h.kind == "class"]
     names = sorted(h.name for h in plan.helpers.values())
+    # NB: a helper named `test_*` imported as it is would be collected by pytest as a test
+    local = {name: f"helper_{name}" if name.startswith("test") else name for name in names}
+    plain = [name for name in names if local[name] == name]
+    # NB: the import sorters keep an aliased import in a statement of its own, after the plain ones
+    from_lib = [wrap_import(f"from {package}.lib import {', '.join(plain)}")] if plain else []
+    from_lib += [f"from {package}.lib import {name} as {local[name]}" for name in names if local[name] != name]
     head = f'''"""Unit tests for the helpers in ``{package}.lib``.
 
 Each function is called on the arguments the notebook called it with, as ``distill verify``
@@ -89,8 +96,8 @@ def test_no_helpers() -> None:
     assert not [name for name, value in vars(module).items() if callable(value) and getattr(value, "__module__", "") == module.__name__]
 '''
     imports = ["import inspect", "import pickle", "from pathlib import Path", "", "import pytest",
-               "from distill.testing import assert_same", "", f"from {package}.lib import {', '.join(names)}"]
-    if not any(h.needs for h in functions):
+               "from distill.testing import assert_same", "", *from_lib]
+    if not any(h.needs for h in (*functions, *classes)):
         imports.remove("import inspect")
     if not functions:  # NB: classes only: nothing is compared, and an unused import fails `ruff check`
         imports.remove("from distill.testing import assert_same")
@@ -106,20 +113,28 @@ def test_no_helpers() -> None:
 
 def test_{helper.name}_gives_the_notebook_result() -> None:
     call = recorded_call("{helper.name}")
-    result = {helper.name}(*call["args"], **call["kwargs"])
+    result = {local[helper.name]}(*call["args"], **call["kwargs"])
     assert_same(call["result"], result, name="{helper.name}")''')
         if helper.needs:
             listed = ", ".join(f'"{n}"' for n in helper.needs)
             parts.append(f'''
 
 def test_{helper.name}_takes_notebook_variables_as_parameters() -> None:
-    parameters = inspect.signature({helper.name}).parameters
+    parameters = inspect.signature({local[helper.name]}).parameters
     for name in ({listed},):
         assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY''')
     for helper in sorted(classes, key=lambda h: h.stmt.position):
         parts.append(f'''
 
 def test_{helper.name}_is_a_class() -> None:
-    assert isinstance({helper.name}, type)
-    assert {helper.name}.__module__.endswith(".lib")''')
+    assert isinstance({local[helper.name]}, type)
+    assert {local[helper.name]}.__module__.endswith(".lib")''')
+        if helper.needs:
+            listed = ", ".join(f'"{n}"' for n in helper.needs)
+            parts.append(f'''
+
+def test_{helper.name}_takes_notebook_variables_in_init() -> None:
+    parameters = inspect.signature({local[helper.name]}.__init__).parameters
+    for name in ({listed},):
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY''')
     return "\n".join(parts) + "\n"

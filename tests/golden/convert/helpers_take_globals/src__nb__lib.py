@@ -1,6 +1,7 @@
 """Helpers of Nb: the functions and classes the notebook defined.
 
-The notebook variables a function used to read are now keyword-only parameters.
+The notebook variables a function used to read are now keyword-only parameters (of
+`__init__` for a class, which keeps them as attributes).
 """
 
 

@@ -1,0 +1,131 @@
+"""Notebook patterns convert rewrites into plain code a reviewer accepts, and the ones it refuses.
+
+Each rewrite has a golden case in ``tests/test_convert_golden.py``; these tests check the
+rules around them (what is refused, and why) and, in a real kernel, that the rewritten
+project still computes the notebook's values.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from distill.convert.project import ConversionRefused, build_project, convert
+from distill.convert.verify import verify
+from test_convert_golden import write_notebook
+
+
+def _build(tmp_path: Path, *cells: str) -> dict[str, str]:
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, cells)
+    files, _, _ = build_project(notebook, "nb")
+    return {rel: text for rel, text in files.items() if isinstance(text, str)}
+
+
+def _refusal(tmp_path: Path, *cells: str) -> str:
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, cells)
+    with pytest.raises(ConversionRefused) as caught:
+        build_project(notebook, "nb")
+    return str(caught.value)
+
+
+# -- a class reading notebook variables ----------------------------------------------------
+
+def test_a_class_without_its_own_init_is_refused_with_the_reason(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, "K = 3", "class A:\n    def f(self):\n        return K", "a = A().f()")
+    assert "cell 2" in message and "class `A` reads the notebook variable(s) K" in message
+    assert "no `__init__` method of its own" in message and "hint: pass them to the class" in message
+
+
+def test_a_class_reading_a_variable_in_its_body_is_refused(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, "K = 3",
+                       "class A:\n    def __init__(self):\n        self.k = 1\n    def f(self):\n        return K\n"
+                       "    @staticmethod\n    def g():\n        return K",
+                       "a = A().f()")
+    assert "`K` is read outside a method that has `self` (line 8)" in message
+
+
+def test_a_class_that_has_the_attribute_already_is_refused(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, "K = 3",
+                       "class A:\n    def __init__(self):\n        self.K = 1\n    def f(self):\n        return K",
+                       "a = A().f()")
+    assert "it already has an attribute `K`" in message
+
+
+def test_a_class_takes_the_variables_in_init_and_each_call_passes_them(tmp_path: Path) -> None:
+    files = _build(tmp_path, "K = 3",
+                   "class A:\n    def __init__(self, n=1):\n        self.n = n\n    def f(self):\n        return K * self.n",
+                   "a = A().f()\nb = A(n=2).f()")
+    lib = ast.parse(files["src/nb/lib.py"])
+    init = next(n for n in ast.walk(lib) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    assert [a.arg for a in init.args.kwonlyargs] == ["K"]
+    assert ast.unparse(init.body[0]) == "self.K = K"
+    assert "return self.K * self.n" in files["src/nb/lib.py"]
+    assert "A(K=K).f()" in files["src/nb/pipeline.py"] and "A(n=2, K=K).f()" in files["src/nb/pipeline.py"]
+
+
+# -- what a helper reads when it is defined ------------------------------------------------
+
+def test_a_default_reading_a_computed_variable_is_refused(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, "import pandas as pd", "frame = pd.DataFrame({'a': [1]})\nfor c in frame:\n    LAST = c",
+                       "def f(x=LAST):\n    return x", "y = f()")
+    assert "function `f` reads the notebook variable `LAST` when it is defined" in message
+    assert "not a constant assigned before it" in message
+
+
+def test_a_default_reads_the_binding_in_force_when_it_was_defined(tmp_path: Path) -> None:
+    files = _build(tmp_path, "ROOT = 'a'", "def f(x=ROOT):\n    return x", "ROOT = 'b'\ny = f() + ROOT")
+    lib = files["src/nb/lib.py"]
+    assert "ROOT = 'a'" in lib and "ROOT = 'b'" not in lib
+    two = _refusal(tmp_path, "ROOT = 'a'", "def f(x=ROOT):\n    return x", "ROOT = 'b'",
+                   "def g(x=ROOT):\n    return x", "y = f() + g()")
+    assert "`ROOT` is bound again between the definitions that read it" in two
+
+
+# -- code the pipeline does not need -------------------------------------------------------
+
+def test_an_unused_assignment_keeps_its_call_and_drops_a_pure_value(tmp_path: Path) -> None:
+    files = _build(tmp_path, "import os",
+                   "ROOT = 'data'\nscratch = os.path.join(ROOT, 'x')\nfound = os.listdir('.')\n"
+                   "count = len(os.listdir('.'))\nscratch = 'done'\nfound = count + 1")
+    code = files["src/nb/pipeline.py"]
+    # the first `scratch` and `found` are rebound before anything reads them
+    assert "os.path.join" not in code and "ROOT" not in code
+    assert "\n    os.listdir('.')\n" in code and "found = os.listdir" not in code
+    assert "scratch = 'done'" in code and "found = count + 1" in code
+
+
+def test_a_function_defined_as_a_magic_is_left_out_and_a_call_of_it_refused(tmp_path: Path) -> None:
+    magic = "from IPython.core.magic import register_line_magic\n\n@register_line_magic\ndef hello(line):\n" \
+            "    return line.upper()"
+    files = _build(tmp_path, magic, "x = 1 + 1")
+    assert "hello" not in files["src/nb/lib.py"] if "src/nb/lib.py" in files else True
+    assert "register_line_magic" not in files["src/nb/pipeline.py"]
+    message = _refusal(tmp_path, magic, "x = hello('a')")
+    assert "calls `hello`, which the notebook defines as an IPython magic" in message
+
+
+# -- in a real kernel ----------------------------------------------------------------------
+
+def test_rewritten_helpers_give_the_notebook_values(tmp_path: Path) -> None:
+    """A class that read notebook variables, and a default that read a notebook constant,
+    rewritten: the pipeline computes what the notebook computed (verify, exit 0)."""
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, (
+        "import os\nimport numpy as np",
+        "rooms_ix, households_ix = 0, 1\nROOT = 'data'\nFOLDER = os.path.join(ROOT, 'housing')",
+        "def where(name, folder=FOLDER):\n    return os.path.join(folder, name)",
+        "class RatioAdder:\n    def __init__(self, keep=True):\n        self.keep = keep\n"
+        "    def transform(self, X):\n        ratio = X[:, rooms_ix] / X[:, households_ix]\n"
+        "        return np.c_[X, ratio] if self.keep else ratio[:, None]",
+        "X = np.array([[4.0, 2.0], [9.0, 3.0]])\nadded = RatioAdder().transform(X)\n"
+        "only = RatioAdder(keep=False).transform(X)\nplace = where('a.csv')",
+    ))
+    project = tmp_path / "proj"
+    convert(notebook, project)
+    result = verify(notebook, project, record=False)
+    assert result.exit_code == 0, [(r.name, r.status, r.detail) for r in result.rows if r.status != "equal"]
+    assert {"added", "only", "place"} <= {r.name for r in result.rows if r.status == "equal"}
