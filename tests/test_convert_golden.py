@@ -75,6 +75,17 @@ CASES = [
         "def where(name, folder=HOUSING_PATH, url=URL):\n    return os.path.join(folder, name), url",
         "place, link = where('a.csv')\nunused = os.path.join(ROOT, 'b')\nlisted = os.listdir('.')",
     ), files=("src/nb/pipeline.py", "src/nb/lib.py")),
+    Case("secrets_written_inline", (
+        "import types",
+        "def connect():\n    options = {'password': 'Xk29fLq7Zp'}\n    return sorted(options)",
+        "config = types.SimpleNamespace()\nconfig.api_key = 'rFsSehe51RLzREtYhLfo'\nkeys = connect()",
+    ), files=("src/nb/pipeline.py", "src/nb/lib.py")),
+    Case("sql_in_memory_database", (
+        "%load_ext sql\n%sql sqlite://",
+        "%%sql\nCREATE TABLE t (name, n);\nINSERT INTO t VALUES ('a', 1);\nINSERT INTO t VALUES ('b', 2);",
+        "col = 'name'\nlow = 1",
+        "%%sql rows <<\nSELECT * FROM t WHERE {col} = 'b' AND n > :low",
+    ), files=("src/nb/pipeline.py", "queries/database_cell_2.sql", "queries/rows.sql")),
     Case("params", (
         ("parameters", "alpha = 0.5\nname = 'north'\nyears = [2020, 2021]"),
         "LIMIT = 10",

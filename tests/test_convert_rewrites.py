@@ -8,10 +8,13 @@ project still computes the notebook's values.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import distill
 from distill.convert.project import ConversionRefused, build_project, convert
 from distill.convert.verify import verify
 from test_convert_golden import write_notebook
@@ -106,6 +109,35 @@ def test_a_function_defined_as_a_magic_is_left_out_and_a_call_of_it_refused(tmp_
     assert "register_line_magic" not in files["src/nb/pipeline.py"]
     message = _refusal(tmp_path, magic, "x = hello('a')")
     assert "calls `hello`, which the notebook defines as an IPython magic" in message
+
+
+# -- SQL on an in-memory database ----------------------------------------------------------
+
+def test_queries_on_an_in_memory_database_build_it_first_and_run(tmp_path: Path) -> None:
+    """The notebook builds an in-memory SQLite database with SQL, then queries it, naming a
+    column with `{col}`: each query step builds the database again from the same SQL, and the
+    column's name is put into the query, never a value that is not a plain name."""
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, (
+        "%load_ext sql\n%sql sqlite://",
+        "%%sql\nCREATE TABLE t (name, n);\nINSERT INTO t VALUES ('a', 1);\nINSERT INTO t VALUES ('b', 2);",
+        "%%sql\nINSERT INTO t VALUES ('b', 5);",
+        "col = 'name'\nlow = 1",
+        "%%sql rows <<\nSELECT * FROM t WHERE {col} = 'b' AND n > :low ORDER BY n",
+    ))
+    project = tmp_path / "proj"
+    convert(notebook, project)
+    assert (project / "queries" / "database_cell_3.sql").read_text().count("INSERT") == 3
+    run = subprocess.run([sys.executable, "-m", "distill", "run", "-C", str(project)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    rows = distill.load("rows", project=project)
+    assert rows.to_dict("list") == {"name": ["b", "b"], "n": [2, 5]}
+    again = subprocess.run([sys.executable, "-m", "distill", "run", "-C", str(project)], capture_output=True, text=True)
+    assert "cached" in again.stdout + again.stderr  # the query file and the SQL that builds the database are its inputs
+
+    bad = subprocess.run([sys.executable, "-m", "distill", "run", "-C", str(project), "--set", "col=name = 'a' OR 1"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "must be a number or a name" in bad.stdout + bad.stderr
 
 
 # -- in a real kernel ----------------------------------------------------------------------

@@ -385,14 +385,30 @@ def test_database_url_with_a_password_becomes_a_secret(tmp_path: Path) -> None:
     write_notebook(notebook, (f"%load_ext sql\n%sql postgresql://admin:{URL_PASSWORD}@db.example.com/prod",
                               "%%sql rows <<\nSELECT 1 AS a", "n = len(rows)"))
     result = convert(notebook, tmp_path / "out")
-    assert result.environment == (("DATABASE", "database"),)
+    assert result.environment == (("DATABASE", "param database"),)
     assert _files_containing(tmp_path / "out", URL_PASSWORD) == []
     assert "database: Secret[str]" in (tmp_path / "out" / "src" / "nb" / "pipeline.py").read_text()
 
 
-def test_secret_that_cannot_become_a_param_is_refused(tmp_path: Path) -> None:
+def test_secret_written_inline_is_read_from_the_environment(tmp_path: Path) -> None:
+    """A secret given to a dict key (or a keyword, or a library's config attribute, or inside a
+    helper) cannot become a param: its literal becomes ``os.environ[...]``, written nowhere."""
     notebook = tmp_path / "nb.ipynb"
     write_notebook(notebook, ("import json", f"headers = {{'token': {GITHUB!r}}}\nbody = json.dumps(headers)"))
+    output = tmp_path / "out"
+    result = convert(notebook, output)
+    assert _files_containing(output, GITHUB) == []
+    assert result.environment == (("TOKEN", "`token` in cell 2"),)
+    assert "headers = {'token': os.environ[\"TOKEN\"]}" in (output / "src" / "nb" / "pipeline.py").read_text()
+    assert "`TOKEN`" in (output / "CONVERSION.md").read_text()
+    ran = _distill("module", ["run"], output, TOKEN=GITHUB)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert GITHUB not in ran.stdout + ran.stderr
+
+
+def test_secret_inside_an_f_string_is_refused(tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    write_notebook(notebook, ("user = 'ann'", f"header = f'token {GITHUB} for {{user}}'\nn = len(header)"))
     with pytest.raises(ConversionRefused, match=r"cell 2, line 1: a hard-coded secret") as caught:
         convert(notebook, tmp_path / "out")
     assert GITHUB not in str(caught.value)

@@ -336,7 +336,9 @@ def find_reads(
                 elif _is_path_call(func.value, context):
                     add_path("glob" if name in _FOLDER_LISTERS else "file", func.value, line, name)
             elif module is not None:
-                if module in _FRAME_MODULES and name is not None and name.startswith(("read_", "scan_")):
+                # NB: `read_sql*` takes SQL or a table name: what it reads is the connection's database
+                if module in _FRAME_MODULES and name is not None and name.startswith(("read_", "scan_")) \
+                        and not name.startswith("read_sql"):
                     add_path("file", _argument(sub, "filepath_or_buffer", "path", "source", "io"), line, name)
                 elif module == "numpy" and name in _NUMPY_READERS:
                     add_path("file", _argument(sub, "file", "fname", "filename"), line, name)

@@ -62,7 +62,7 @@ def convert(notebook: Path, output: Path, name: str | None, force: bool) -> None
         click.echo(f"  warning    {warning}")
     if result.environment:
         click.echo("  secrets    read from the environment: set " + ", ".join(v for v, _ in result.environment)
-                   + " before `distill run` (params " + ", ".join(p for _, p in result.environment) + ")")
+                   + " before `distill run` (for " + ", ".join(p for _, p in result.environment) + ")")
     click.echo(f"next: distill verify {notebook} {output}")
 
 

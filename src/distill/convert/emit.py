@@ -181,7 +181,11 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     if query is not None:
         versions = dict(step.inputs)
         bound = ", ".join(f"{json.dumps(n)}: {versions.get(n, n)}" for n in query.names)
-        body_parts.append(f"{query.output} = run_query({query.output}_sql, database, {{{bound}}})")
+        if query.in_memory:
+            setup = f", setup={query.setup}" if query.setup else ""
+            body_parts.append(f"{query.output} = run_query({query.output}_sql, None, {{{bound}}}{setup})")
+        else:
+            body_parts.append(f"{query.output} = run_query({query.output}_sql, database, {{{bound}}})")
     for s in step.statements if query is None else ():
         if step.kind == "figure" and is_show(s, plan.ir):
             continue
@@ -624,13 +628,16 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
         functions.append(text)
         needs |= step_needs
     body = "\n\n\n".join(functions)
-    setup_code = "\n".join(s.code for s in ir.statements if s.kind == "setup")
+    setup = [_rewritten(s, plan) for s in ir.statements if s.kind == "setup"]
+    setup_code = "\n".join(setup)
     names = (used_names(body) if body else set()) | (used_names(setup_code) if setup_code else set())
     lines = import_lines(ir, names & ir.import_names) + kernel_imports(ir, names)
     if "copy" in needs and "copy" not in ir.import_names:
         lines.append("import copy")
     if "functools" in needs and "functools" not in ir.import_names:
         lines.append("import functools")
+    if "os" in names and "os" not in ir.import_names:
+        lines.append("import os")  # NB: a secret read with os.environ
     if (any(p.is_path for p in plan.params.values()) or "Path" in needs) and "Path" not in ir.import_names:
         lines.append("from pathlib import Path")
     if "pyplot" in needs and pyplot not in ir.import_names:
@@ -643,11 +650,45 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
     imports = format_imports(lines, local_modules | {package})
     graph = _graph_doc(plan)
     doc = f'"""{title}: the notebook as a pipeline.\n\nStep graph (an edge is an output another step makes, or a file it writes)::\n\n{graph}\n"""'
-    setup = [s.code for s in ir.statements if s.kind == "setup"]
     head = f"{doc}\n\n" + "\n".join(imports)
     if setup:
         head += "\n\n# Library settings from the notebook; they apply to every step.\n" + "\n".join(setup)
     return head + "\n\n\n" + body + "\n"
+
+
+def _rewritten(s: Stmt, plan: ConversionPlan) -> str:
+    """The code of a statement emitted as it is (a setting), its secrets read from the environment."""
+    rewrites = _secret_rewrites(plan, s)
+    if not rewrites:
+        return s.code
+    tree = quiet_parse(s.code)
+    return apply_edits(s.code, expression_edits(tree, s.code.split("\n"), rewrites))
+
+
+def _secret_rewrites(plan: ConversionPlan, s: Stmt) -> dict[str, str]:
+    """The rewrites of ``s`` that read a secret from the environment (``plan._secret_literals``).
+
+    NB: only these apply outside a step: a path rewrite names a step's param, which a helper or
+        a setting does not have
+    """
+    return {dump: text for dump, text in plan.inline_exprs.get(s.position, {}).items() if text.startswith("os.environ[")}
+
+
+def expression_edits(tree: ast.AST, lines: list[str], rewrites: dict[str, str]) -> list[Edit]:
+    """Edits replacing each expression whose ``ast.dump`` is a key of ``rewrites`` (outermost first)."""
+    if not rewrites:
+        return []
+    edits: list[Edit] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.expr) and not isinstance(node, ast.JoinedStr) and ast.dump(node) in rewrites:
+            edits.append(_span(lines, node, rewrites[ast.dump(node)]))
+            continue
+        if isinstance(node, ast.JoinedStr):
+            continue  # NB: a part of an f-string has no span of its own to replace
+        todo.extend(ast.iter_child_nodes(node))
+    return edits
 
 
 def _graph_doc(plan: ConversionPlan) -> str:
@@ -685,6 +726,7 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
             edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
             if helper.needs:
                 edits.extend(_signature_edits(tree, lines, helper))
+        edits.extend(expression_edits(tree, lines, _secret_rewrites(plan, helper.stmt)))
         needs_functools |= uses_functools
         parts.append(one_statement_a_line(apply_edits(code, edits)))
     if any(step.kind == "query" for step in plan.steps):
@@ -695,9 +737,11 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
     names = used_names(body) if body else set()
     lines = import_lines(ir, names & ir.import_names) + kernel_imports(ir, names)
     if RUN_QUERY in parts:
-        lines += ["import contextlib", "import sqlite3", "from pathlib import Path"]
+        lines += ["import contextlib", "import re", "import sqlite3", "from pathlib import Path"]
     if needs_functools and "functools" not in ir.import_names:
         lines.append("import functools")
+    if "os" in names and "os" not in ir.import_names:
+        lines.append("import os")  # NB: a secret read with os.environ
     imports = format_imports(lines, local_modules)
     doc = (f'"""Helpers of {title}: the functions and classes the notebook defined.\n\n'
            'The notebook variables a function used to read are now keyword-only parameters (of\n'
@@ -801,16 +845,30 @@ def python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-RUN_QUERY = '''def run_query(sql_file, database, parameters):
-    """Rows of the query in ``sql_file`` as a DataFrame, its ``:name`` placeholders bound.
+RUN_QUERY = '''def run_query(sql_file, database, parameters, setup=None):
+    """Rows of the query in ``sql_file`` as a DataFrame.
 
-    ``database`` is a SQLite file (a ``Path``) or a SQLAlchemy URL.
+    ``database`` is a SQLite file (a ``Path``), a SQLAlchemy URL, or ``None``: a new SQLite
+    database in memory, built by running the SQL file ``setup`` first. A ``:name`` in the
+    query is bound to ``parameters[name]``; a ``{name}`` is replaced by its value, which must be
+    a number or a plain name (a column or a table).
     """
     import pandas as pd
 
-    query = Path(sql_file).read_text()
+    def put(match):
+        value = parameters[match.group(1)]
+        if isinstance(value, (int, float)) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value)):
+            return str(value)
+        raise ValueError(f"{{{match.group(1)}}} in {sql_file} must be a number or a name, not {value!r}")
+
+    query = re.sub(r"\\{(\\w+)\\}", put, Path(sql_file).read_text())
     if isinstance(database, Path):
         with contextlib.closing(sqlite3.connect(database)) as connection:
+            return pd.read_sql_query(query, connection, params=parameters)
+    if database is None:
+        with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+            if setup is not None:
+                connection.executescript(Path(setup).read_text())
             return pd.read_sql_query(query, connection, params=parameters)
     import sqlalchemy
 

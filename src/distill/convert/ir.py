@@ -168,13 +168,25 @@ class Shown:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A ``%%sql`` query: its text with ``:name`` placeholders, the names bound, where it runs."""
+    """A ``%%sql`` query: its text with ``:name`` placeholders (``{name}`` for text put in), the
+    names it uses, where it runs."""
 
     sql: str
     names: tuple[str, ...]
     output: str
     url: str
     file: str  # the .sql file in the project
+    #: on an in-memory SQLite database: the param naming the SQL file that builds it, run first
+    setup: str = ""
+
+    @property
+    def in_memory(self) -> bool:
+        return is_in_memory(self.url)
+
+
+def is_in_memory(url: str) -> bool:
+    """Whether the connection URL opens a new, empty SQLite database in memory."""
+    return url.rstrip("/") in ("sqlite:", "sqlite:/") or url in ("sqlite://", "sqlite:///:memory:")
 
 
 @dataclass(frozen=True, slots=True)

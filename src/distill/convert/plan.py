@@ -137,6 +137,10 @@ class ConversionPlan:
     data_notes: list[Note] = field(default_factory=list)  # where each data file went, or why it did not
     #: notebook constants a helper reads when it is defined (a default value): copied into lib.py
     lib_constants: tuple[Stmt, ...] = ()
+    #: secrets written inline (`quandl.ApiConfig.api_key = "..."`), now read with os.environ:
+    #: (environment variable, what the notebook gave the value to, cell)
+    environment: tuple[tuple[str, str, int], ...] = ()
+    scripts: dict[str, str] = field(default_factory=dict)  # SQL files that build an in-memory database
 
 
 def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
@@ -155,11 +159,13 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     written, moved = _written(ir, log)
     made = _made(written, moved)
     params = _params(ir, folder, made, moved)
-    ir, params = _queries(ir, params, log, folder)
+    scripts: dict[str, str] = {}
+    ir, params = _queries(ir, params, log, folder, scripts)
     ir, params = _secrets(ir, params)
     params, inline = _inline_paths(ir, folder, params, made)
     params, exprs, globs = _computed_paths(ir, folder, params, inline, made)
     exprs = _rewrite_moved(ir, exprs, moved)
+    exprs, environment = _secret_literals(ir, params, exprs)
     ir = _kernel_magics(ir, log)
     helpers, constants = _helpers(ir, params, log)
     ir = _chdir(ir, log)
@@ -169,7 +175,8 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     steps = _dead_stores(steps, helpers, inline, exprs, params)
     params, copies, data_notes = _place_data(params)
     return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths,
-                          {target: original for original, target in moved.items()}, copies, data_notes, constants)
+                          {target: original for original, target in moved.items()}, copies, data_notes, constants,
+                          environment, scripts)
 
 
 def _place_data(params: dict[str, Param]) -> tuple[dict[str, Param], dict[str, Path], list[Note]]:
@@ -617,6 +624,40 @@ def _secrets(ir: NotebookIR, params: dict[str, Param]) -> tuple[NotebookIR, dict
     return ir.revised(changed), params
 
 
+def _secret_literals(ir: NotebookIR, params: dict[str, Param], exprs: dict[int, dict[str, str]]
+                     ) -> tuple[dict[int, dict[str, str]], tuple[tuple[str, str, int], ...]]:
+    """A secret written inline, where it cannot become a param (set on a library's config
+    attribute, given to a keyword, inside a helper), is read from the environment instead:
+    its literal becomes ``os.environ["NAME"]``, named after what it is given to.
+
+    NB: quandl.ApiConfig.api_key = "rFs..."   ->   quandl.ApiConfig.api_key = os.environ["QUANDL_API_KEY"]
+    Returns the expression rewrites with these added, and each variable with where it is read.
+    """
+    taken = {p.env for p in params.values() if p.env is not None}
+    variables: dict[str, str] = {}  # secret -> variable
+    where: list[tuple[str, str, int]] = []
+    out = {position: dict(rewrites) for position, rewrites in exprs.items()}
+    for s in ir.statements:
+        if s.kind == "param" or not s.analysis.strings:
+            continue
+        contexts = {string.value: string.context for string in s.analysis.strings
+                    if secret_kind(string.context, string.value) is not None}
+        if not contexts:
+            continue
+        for node in s.subnodes:
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in contexts:
+                context = contexts[node.value]
+                variable = variables.get(node.value)
+                if variable is None:
+                    parts = (context or "secret").split(".")
+                    variable = env_variable("_".join([parts[0], parts[-1]] if len(parts) > 1 else parts), taken)
+                    taken.add(variable)
+                    variables[node.value] = variable
+                    where.append((variable, context or "a string", s.cell))
+                out.setdefault(s.position, {})[ast.dump(node)] = f'os.environ["{variable}"]'
+    return out, tuple(where)
+
+
 # -- queries ------------------------------------------------------------------------------
 
 _SQL_NAME = re.compile(r"(?<![:\w]):(\w+)|\$(\w+)|\{(\w+)\}")
@@ -624,10 +665,11 @@ _CHANGES = re.compile(r"^\s*(create|insert|update|delete|drop|alter|replace|atta
 
 
 def _placeholders(sql: str) -> tuple[str, list[str]]:
-    """``sql`` with every placeholder written ``:name``, and the names in order of first use.
+    """``sql`` with every bound placeholder written ``:name``, and the names in order of first use.
 
-    NB: notebooks write placeholders three ways; the query file uses one:
-        WHERE a > :low AND b < $high AND c = {cap}  ->  WHERE a > :low AND b < :high AND c = :cap
+    NB: notebooks write bound placeholders two ways; the query file uses one. `{name}` is not
+        bound but put into the text (it can name a column), and stays as it is:
+        WHERE a > :low AND b < $high AND {col} = 1  ->  WHERE a > :low AND b < :high AND {col} = 1
     """
     names: list[str] = []
 
@@ -635,20 +677,24 @@ def _placeholders(sql: str) -> tuple[str, list[str]]:
         name = next(g for g in match.groups() if g)
         if name not in names:
             names.append(name)
-        return f":{name}"
+        return match.group(0) if match.group(3) else f":{name}"
 
     return _SQL_NAME.sub(bind, sql), names
 
 
-def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path
+def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path, scripts: dict[str, str]
              ) -> tuple[NotebookIR, dict[str, Param]]:
-    """``%%sql`` cells become queries in ``.sql`` files with bound parameters; connections become a param."""
-    from .ir import Query
+    """``%%sql`` cells become queries in ``.sql`` files with bound parameters; connections become a param.
+
+    SQL that builds an in-memory database goes to ``scripts`` (file in the project -> text).
+    """
+    from .ir import Query, is_in_memory
     from .transforms import magic_calls
 
     params = dict(params)
     changed: dict[int, Stmt] = {}
     url: str | None = None
+    built: list[tuple[int, str]] = []  # (cell, SQL) that built the in-memory database so far
     for s in ir.statements:
         if s.kind != "query":
             continue
@@ -675,12 +721,21 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path
             log.refusals.append(_refusal(s, "a SQL query with no connection (`%sql URL`) before it",
                                          "connect with `%sql sqlite:///file.db` in a cell above"))
             continue
-        if url.rstrip("/") in ("sqlite:", "sqlite:/") or url in ("sqlite://", "sqlite:///:memory:"):
-            log.refusals.append(_refusal(s, "the query runs on an in-memory SQLite database that exists only in "
-                                            "the notebook's session", "write the data to a database file and "
-                                         "connect with `%sql sqlite:///file.db`, then convert again"))
+        in_memory = is_in_memory(url)
+        changes = [bool(_CHANGES.match(part)) for part in sql.split(";") if part.strip()]
+        if in_memory and any(changes):
+            # NB: the notebook builds its database in the session; every query step builds it again
+            #     from the same SQL, in the notebook's order, before it queries
+            if not all(changes) or _SQL_NAME.search(sql):
+                log.refusals.append(_refusal(s, "a cell that builds the in-memory SQLite database also queries it, "
+                                                "or has placeholders", "put the CREATE/INSERT statements in a "
+                                             "%%sql cell of their own, with their values written out, then convert again"))
+                continue
+            built.append((s.cell, sql.rstrip() + "\n"))
+            changed[s.position] = replace(s, kind="blank", reason="builds the in-memory SQLite database: each "
+                                          "query step runs this SQL first")
             continue
-        if any(_CHANGES.match(part) for part in sql.split(";") if part.strip()):
+        if any(changes):
             log.refusals.append(_refusal(s, "the SQL changes the database (CREATE/INSERT/UPDATE…); "
                                             "a pipeline step reads data", "run such SQL outside the notebook, "
                                          "or in Python with sqlite3 in a cell, then convert again"))
@@ -691,6 +746,19 @@ def _queries(ir: NotebookIR, params: dict[str, Param], log: Log, folder: Path
             if constant is not None:
                 changed[constant.position] = constant
         output = target or f"query_cell_{s.cell}"
+        if in_memory:
+            setup = ""
+            if built:  # NB: one file of every statement that built the database up to here
+                setup = f"database_cell_{built[-1][0]}_sql"
+                script = f"queries/database_cell_{built[-1][0]}.sql"
+                scripts[script] = "".join(f"-- cell {cell}\n{sql}" for cell, sql in built)
+                params[setup] = Param(setup, script, "Path", built[-1][0], 1, "SQL that builds the notebook's "
+                                      "in-memory database; the query steps after it run it first", True)
+            file = f"queries/{output}.sql"
+            params[f"{output}_sql"] = Param(f"{output}_sql", file, "Path", s.cell, s.line,
+                                            "the query of this cell, in its own file", True)
+            changed[s.position] = replace(s, query=Query(text + "\n", tuple(names), output, url, file, setup))
+            continue
         if "database" not in params:
             if url.startswith("sqlite:///"):
                 path = url[len("sqlite:///"):]
@@ -1280,7 +1348,8 @@ def _names_used(s: Stmt, helpers: dict[str, Helper], inline: dict[str, str], exp
         names = [n for n in names if n not in _replaced_only(s, exprs[s.position])]
         names.extend(n for n in exprs[s.position].values() if n in params)
     if s.query is not None:
-        names.extend(["database", f"{s.query.output}_sql"])
+        names.extend([*([s.query.setup] if s.query.setup else []), f"{s.query.output}_sql"]
+                     if s.query.in_memory else ["database", f"{s.query.output}_sql"])
     for name in s.reads:
         if name in helpers:
             names.extend(helpers[name].needs)

@@ -84,7 +84,8 @@ class Conversion:
     helpers: tuple[str, ...]
     files: tuple[str, ...]
     notes: tuple[Note, ...] = field(default_factory=tuple)
-    environment: tuple[tuple[str, str], ...] = ()  # (variable, param) of each secret the pipeline reads
+    #: (variable, what reads it: ``param NAME`` or where an inline secret was) of each secret the pipeline reads
+    environment: tuple[tuple[str, str], ...] = ()
     moved_aside: Path | None = None  # where the folder that was at ``output`` went (``--force``)
 
     @property
@@ -138,8 +139,9 @@ def convert(notebook: str | os.PathLike[str], output: str | os.PathLike[str], *,
             gc.enable()
     moved = _write(target, files, force)
     used = {n for step in plan.steps for n in step.params}
-    environment = tuple((p.env, p.name) for p in sorted(plan.params.values(), key=lambda p: p.name)
+    environment = tuple((p.env, f"param {p.name}") for p in sorted(plan.params.values(), key=lambda p: p.name)
                         if p.env is not None and p.name in used)
+    environment += tuple((variable, f"`{what}` in cell {cell}") for variable, what, cell in plan.environment)
     return Conversion(source, target, package, tuple(s.name for s in plan.steps), tuple(sorted(plan.params)),
                       tuple(plan.helpers), tuple(sorted(files)), tuple(notes), environment, moved)
 
@@ -223,6 +225,8 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
         query = step.statements[0].query if step.kind == "query" else None
         if query is not None:
             files[query.file] = f"-- {query.output}: from cell {step.statements[0].cell} of {source.name}\n{query.sql}"
+    for rel, sql in plan.scripts.items():
+        files[rel] = f"-- builds the in-memory database the queries after it run on, from these cells of {source.name}\n{sql}"
     requirements, dep_notes = _requirements(plan, log, local, pipeline + lib, package)
     files["pyproject.toml"] = _pyproject(package, title, requirements)
     files["params.yaml"] = _params_yaml(plan)

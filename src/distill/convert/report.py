@@ -89,6 +89,10 @@ def conversion_report(source: Path, plan: ConversionPlan, notes: Sequence[Note],
                 "stored) and their values are written nowhere in this project. Set them before `distill run`:", "",
                 "| environment variable | param | cell |", "| --- | --- | --- |"]
         out += [f"| `{p.env}` | `{p.name}` | {p.cell} |" for p in secrets]
+    if plan.environment:
+        out += ["", "These secrets were written inline; the code now reads them with `os.environ`:", "",
+                "| environment variable | given to | cell |", "| --- | --- | --- |"]
+        out += [f"| `{variable}` | `{what}` | {cell} |" for variable, what, cell in plan.environment]
     out += ["", "## Helpers", ""]
     if plan.helpers:
         out += ["| helper | kind | cell | new keyword-only parameters |", "| --- | --- | --- | --- |"]

@@ -5,20 +5,35 @@ The notebook variables a function used to read are now keyword-only parameters (
 """
 
 import contextlib
+import re
 import sqlite3
 from pathlib import Path
 
 
-def run_query(sql_file, database, parameters):
-    """Rows of the query in ``sql_file`` as a DataFrame, its ``:name`` placeholders bound.
+def run_query(sql_file, database, parameters, setup=None):
+    """Rows of the query in ``sql_file`` as a DataFrame.
 
-    ``database`` is a SQLite file (a ``Path``) or a SQLAlchemy URL.
+    ``database`` is a SQLite file (a ``Path``), a SQLAlchemy URL, or ``None``: a new SQLite
+    database in memory, built by running the SQL file ``setup`` first. A ``:name`` in the
+    query is bound to ``parameters[name]``; a ``{name}`` is replaced by its value, which must be
+    a number or a plain name (a column or a table).
     """
     import pandas as pd
 
-    query = Path(sql_file).read_text()
+    def put(match):
+        value = parameters[match.group(1)]
+        if isinstance(value, (int, float)) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value)):
+            return str(value)
+        raise ValueError(f"{{{match.group(1)}}} in {sql_file} must be a number or a name, not {value!r}")
+
+    query = re.sub(r"\{(\w+)\}", put, Path(sql_file).read_text())
     if isinstance(database, Path):
         with contextlib.closing(sqlite3.connect(database)) as connection:
+            return pd.read_sql_query(query, connection, params=parameters)
+    if database is None:
+        with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+            if setup is not None:
+                connection.executescript(Path(setup).read_text())
             return pd.read_sql_query(query, connection, params=parameters)
     import sqlalchemy
 
