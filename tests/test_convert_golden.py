@@ -86,6 +86,12 @@ CASES = [
         "col = 'name'\nlow = 1",
         "%%sql rows <<\nSELECT * FROM t WHERE {col} = 'b' AND n > :low",
     ), files=("src/nb/pipeline.py", "queries/database_cell_2.sql", "queries/rows.sql")),
+    Case("global_becomes_return", (
+        "total = 0",
+        "def add(v):\n    global total\n    total += v",
+        "def pick(v):\n    global chosen\n    chosen = v * 2\n    if v > 5:\n        return 'big'\n    return 'small'",
+        "add(1)\nfor v in [2, 3]:\n    add(v)\nsize = pick(1)\npick(9)\nreport = (total, chosen, size)",
+    ), files=("src/nb/pipeline.py", "src/nb/lib.py")),
     Case("params", (
         ("parameters", "alpha = 0.5\nname = 'north'\nyears = [2020, 2021]"),
         "LIMIT = 10",

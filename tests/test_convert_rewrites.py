@@ -143,21 +143,24 @@ def test_queries_on_an_in_memory_database_build_it_first_and_run(tmp_path: Path)
 # -- in a real kernel ----------------------------------------------------------------------
 
 def test_rewritten_helpers_give_the_notebook_values(tmp_path: Path) -> None:
-    """A class that read notebook variables, and a default that read a notebook constant,
-    rewritten: the pipeline computes what the notebook computed (verify, exit 0)."""
+    """A class that read notebook variables, a default that read a notebook constant and a
+    function that assigned one with `global`, rewritten: the pipeline computes what the
+    notebook computed (verify, exit 0)."""
     notebook = tmp_path / "nb.ipynb"
     write_notebook(notebook, (
         "import os\nimport numpy as np",
-        "rooms_ix, households_ix = 0, 1\nROOT = 'data'\nFOLDER = os.path.join(ROOT, 'housing')",
+        "rooms_ix, households_ix = 0, 1\nROOT = 'data'\nFOLDER = os.path.join(ROOT, 'housing')\ncount = 0",
+        "def bump(n):\n    global count\n    count += n\n    return count * 2",
         "def where(name, folder=FOLDER):\n    return os.path.join(folder, name)",
         "class RatioAdder:\n    def __init__(self, keep=True):\n        self.keep = keep\n"
         "    def transform(self, X):\n        ratio = X[:, rooms_ix] / X[:, households_ix]\n"
         "        return np.c_[X, ratio] if self.keep else ratio[:, None]",
         "X = np.array([[4.0, 2.0], [9.0, 3.0]])\nadded = RatioAdder().transform(X)\n"
         "only = RatioAdder(keep=False).transform(X)\nplace = where('a.csv')",
+        "bump(2)\ndoubled = bump(3)\ntally = count * 10",
     ))
     project = tmp_path / "proj"
     convert(notebook, project)
     result = verify(notebook, project, record=False)
     assert result.exit_code == 0, [(r.name, r.status, r.detail) for r in result.rows if r.status != "equal"]
-    assert {"added", "only", "place"} <= {r.name for r in result.rows if r.status == "equal"}
+    assert {"added", "only", "place", "doubled", "tally"} <= {r.name for r in result.rows if r.status == "equal"}

@@ -354,6 +354,7 @@ def _statement_code_as_is(s: Stmt, plan: ConversionPlan, renames: dict[str, str]
                 continue
             else:
                 edits.append(_span(lines, node, renames[node.id]))
+    edits.extend(_binding_calls(tree, lines, plan.helpers))
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.Lambda, ast.comprehension, ast.arg)):
             for inner in ast.walk(node):
@@ -432,6 +433,34 @@ def result_code(s: Stmt, *, notebook: bool = False) -> str:
     return apply_edits(code, edits).rstrip()
 
 
+def _binding_calls(tree: ast.AST, lines: list[str], helpers: dict[str, Helper]) -> list[Edit]:
+    """Each call of a helper that now returns the notebook variables it assigned with `global`
+    binds them (``plan._global_problem`` checked that every call is a statement of its own).
+
+    NB: add(1)       ->  total = add(1, total=total)
+        x = pick(1)  ->  x, chosen = pick(1)
+    """
+    edits: list[Edit] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) or isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            call = node.value
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+                continue
+            helper = helpers.get(call.func.id)
+            if helper is None or not helper.sets:
+                continue
+            values = ", ".join(helper.sets)
+            if isinstance(node, ast.Assign):
+                target = node.targets[0]
+                assert isinstance(target, ast.Name)
+                edits.append(_span(lines, target, f"{target.id}, {values}"))
+            else:
+                start = _char_col(lines, node.lineno, node.col_offset)
+                edits.append(Edit(node.lineno, start, node.lineno, start, f"{'_, ' if helper.returns else ''}{values} = "))
+    return edits
+
+
 def _may_edit(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> bool:
     """Whether ``s`` names an input to rename, a helper that takes notebook variables, or an inline path.
 
@@ -442,7 +471,7 @@ def _may_edit(s: Stmt, plan: ConversionPlan, renames: dict[str, str]) -> bool:
     for node in s.subnodes:
         if isinstance(node, ast.Name):
             helper = plan.helpers.get(node.id)
-            if node.id in renames or (helper is not None and helper.needs):
+            if node.id in renames or (helper is not None and (helper.needs or helper.sets)):
                 return True
         elif isinstance(node, ast.arg):
             if node.arg in renames:
@@ -726,6 +755,8 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
             edits, uses_functools = helper_call_edits(tree, lines, plan.helpers)
             if helper.needs:
                 edits.extend(_signature_edits(tree, lines, helper))
+            if helper.sets:
+                edits.extend(_global_edits(tree, lines, helper))
         edits.extend(expression_edits(tree, lines, _secret_rewrites(plan, helper.stmt)))
         needs_functools |= uses_functools
         parts.append(one_statement_a_line(apply_edits(code, edits)))
@@ -745,7 +776,9 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
     imports = format_imports(lines, local_modules)
     doc = (f'"""Helpers of {title}: the functions and classes the notebook defined.\n\n'
            'The notebook variables a function used to read are now keyword-only parameters (of\n'
-           '`__init__` for a class, which keeps them as attributes).\n"""')
+           '`__init__` for a class, which keeps them as attributes).\n'
+           + ('A function that assigned notebook variables with `global` returns them instead.\n'
+              if any(h.sets for h in plan.helpers.values()) else '') + '"""')
     text = doc + "\n"
     if imports:
         text += "\n" + "\n".join(imports) + "\n"
@@ -804,6 +837,59 @@ def _class_edits(tree: ast.Module, lines: list[str], helper: Helper, helpers: di
             edits.extend(calls)
             uses_functools |= functools_needed
     return edits, uses_functools
+
+
+def _global_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Edit]:
+    """A function that assigned notebook variables with `global` returns them instead.
+
+    ``plan._global_problem`` checked the shape (a plain function, no `global` in a function
+    inside it).
+    NB: def add(v):                     def add(v, *, total):
+            global total                    total += v
+            total += v           ->         return total
+    Its own result, if it has one, comes first: ``return x`` -> ``return x, total``.
+    """
+    from .plan import own_nodes
+
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == helper.name)
+    values = ", ".join(helper.sets)
+    edits: list[Edit] = []
+    for sub in own_nodes(node):
+        if isinstance(sub, ast.Global):
+            alone = lines[sub.lineno - 1].strip() == ast.unparse(sub) and sub.lineno < len(lines)
+            if alone and not _only_statement(node, sub):
+                edits.append(Edit(sub.lineno, 0, sub.lineno + 1, 0, ""))  # NB: the line goes
+            else:
+                edits.append(_statement_span(lines, sub, "pass"))
+        elif isinstance(sub, ast.Return):
+            if not helper.returns:
+                edits.append(_statement_span(lines, sub, f"return {values}"))
+            elif sub.value is None:
+                edits.append(_statement_span(lines, sub, f"return None, {values}"))
+            else:
+                value = sub.value
+                text = ast.get_source_segment("\n".join(lines), value) or ast.unparse(value)
+                wrapped = f"({text})" if isinstance(value, ast.Tuple) and not text.startswith("(") else text
+                edits.append(_span(lines, value, f"{wrapped}, {values}"))
+    last = node.body[-1]
+    if not isinstance(last, ast.Return):
+        end = last.end_lineno or last.lineno
+        pad = lines[node.body[0].lineno - 1][:_char_col(lines, node.body[0].lineno, node.body[0].col_offset)]
+        result = f"None, {values}" if helper.returns else values
+        edits.append(Edit(end, len(lines[end - 1]), end, len(lines[end - 1]), f"\n{pad}return {result}"))
+    return edits
+
+
+def _only_statement(function: ast.FunctionDef, statement: ast.stmt) -> bool:
+    """Whether ``statement`` is alone in its block, so that leaving it out would leave the block empty."""
+    from .plan import own_nodes
+
+    for sub in [function, *own_nodes(function)]:
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(sub, field, None)
+            if isinstance(block, list) and statement in block:
+                return len(block) == 1
+    return False
 
 
 def _signature_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Edit]:

@@ -65,7 +65,11 @@ class Helper:
     stmt: Stmt
     kind: str
     needs: tuple[str, ...] = ()  # notebook variables it reads, now keyword-only parameters
-    mutates: tuple[str, ...] = ()
+    mutates: tuple[str, ...] = ()  # notebook variables it changes: in place, or (``sets``) by `global`
+    #: notebook variables it assigned with `global`, now returned: after its own result when it
+    #: has one (``returns``), and bound by each call (``total = add(1, total=total)``)
+    sets: tuple[str, ...] = ()
+    returns: bool = False
 
 
 @dataclass(frozen=True)
@@ -811,12 +815,15 @@ def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> tuple[dict[s
         if s.kind != "helper":
             continue
         for fn in s.analysis.functions:
-            helpers[fn.name] = Helper(fn.name, s, fn.kind, mutates=tuple(fn.mutates))
+            helpers[fn.name] = Helper(fn.name, s, fn.kind, mutates=tuple(dict.fromkeys((*fn.mutates, *fn.writes))),
+                                      sets=tuple(sorted(fn.writes)), returns=_returns_value(s.node))
             direct[fn.name] = set(fn.reads)
             if fn.writes:
-                log.refusals.append(_refusal(s, f"{fn.kind} `{fn.name}` assigns the notebook variable(s) "
-                                                f"{', '.join(fn.writes)} with `global`",
-                                             "return the value from the function instead, then convert again"))
+                why = _global_problem(ir, s, fn.name)
+                if why is not None:
+                    log.refusals.append(_refusal(s, f"{fn.kind} `{fn.name}` assigns the notebook variable(s) "
+                                                    f"{', '.join(fn.writes)} with `global`, and {why}",
+                                                 "return the value from the function instead, then convert again"))
     not_data = ir.import_names | set(helpers) | BUILTIN_NAMES
     needs = {name: {n for n in reads if n not in not_data} for name, reads in direct.items()}
     changed = True
@@ -888,6 +895,59 @@ def _definition_constants(ir: NotebookIR, helpers: dict[str, Helper], not_data: 
                 chosen[found.position] = found
                 wanted.extend((n, found.position) for n in found.reads if n not in not_data)
     return tuple(chosen[k] for k in sorted(chosen))
+
+
+def _returns_value(node: ast.stmt) -> bool:
+    """Whether function ``node`` returns a value anywhere (not counting the functions inside it)."""
+    return any(isinstance(sub, ast.Return) and sub.value is not None for sub in own_nodes(node))
+
+
+def own_nodes(node: ast.AST) -> list[ast.AST]:
+    """The nodes of a function's body, without those of the functions, lambdas and classes inside it."""
+    out: list[ast.AST] = []
+    todo = list(ast.iter_child_nodes(node))
+    while todo:
+        sub = todo.pop()
+        out.append(sub)
+        if not isinstance(sub, (*FUNCTIONS, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(sub))
+    return out
+
+
+def _global_problem(ir: NotebookIR, definition: Stmt, name: str) -> str | None:
+    """Why a function that assigns notebook variables with `global` cannot return them instead, or ``None``.
+
+    The conversion: the function returns them (after its own result, if it has one), and each
+    call, a statement of its own (``add(1)``, ``x = add(1)``), binds them (``total = add(1,
+    total=total)``, ``x, total = add(1, total=total)``).
+    """
+    node = definition.node
+    if not isinstance(node, FUNCTIONS):
+        return "it is not a function statement of its own"
+    if isinstance(node, ast.AsyncFunctionDef) or any(isinstance(sub, (ast.Yield, ast.YieldFrom))
+                                                     for sub in own_nodes(node)):
+        return "it is a generator or a coroutine"
+    nested = [sub for sub in ast.walk(node) if isinstance(sub, (ast.Global, ast.Nonlocal)) and sub not in own_nodes(node)]
+    if nested:
+        return f"a function inside it declares `global` or `nonlocal` (line {nested[0].lineno})"
+    for s in ir.statements:
+        if s.position == definition.position or name not in s.reads:
+            continue
+        for read, where in module_reads(s.node, {name}):
+            if where or not _called_as_a_statement(s.node, read):
+                return (f"cell {s.cell} uses it other than as a statement of its own (`{name}(...)` or "
+                        f"`x = {name}(...)`), line {s.line + read.lineno - 1}")
+    return None
+
+
+def _called_as_a_statement(tree: ast.AST, name: ast.Name) -> bool:
+    """Whether ``name`` is called as the whole of an expression statement or of ``x = ...``."""
+    for sub in ast.walk(tree):
+        value = sub.value if isinstance(sub, ast.Expr) else sub.value if (
+            isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name)) else None
+        if isinstance(value, ast.Call) and value.func is name:
+            return True
+    return False
 
 
 def class_definition(helper: Helper) -> ast.ClassDef | None:
@@ -1232,7 +1292,7 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
     aliases, inputs and outputs (``(name, "")`` until ``_name`` gives the versions)."""
     steps = list(steps)
     known = ir.import_names | set(helpers) | BUILTIN_NAMES
-    defined_anywhere = {name for s in ir.statements for name in s.binds}
+    defined_anywhere = {name for s in ir.statements for name in s.binds} | {m for h in helpers.values() for m in h.sets}
     env: dict[str, int] = {}  # name -> index of the step holding its current version
     consumed: dict[int, set[str]] = {}
     loop_names: dict[int, set[str]] = {}
@@ -1284,7 +1344,8 @@ def _flow(ir: NotebookIR, steps: list[StepPlan], params: dict[str, Param], helpe
                     mutated.add(name)
                 if name in env or name in local:
                     writes.setdefault(name, None)
-            for name in s.binds:
+            # NB: a call of a helper that assigned notebook variables with `global` now binds them
+            for name in [*s.binds, *(m for n in s.reads if n in helpers for m in helpers[n].sets)]:
                 if name in reads and name not in local:
                     rebound.add(name)
                 local.add(name)

@@ -99,9 +99,9 @@ def test_no_helpers() -> None:
 '''
     imports = ["import inspect", "import pickle", "from pathlib import Path", "", "import pytest",
                "from distill.testing import assert_same", "", *from_lib]
-    if not any(h.needs for h in (*functions, *classes)):
+    if not any(h.needs or h.sets for h in (*functions, *classes)):
         imports.remove("import inspect")
-    if not functions:  # NB: classes only: nothing is compared, and an unused import fails `ruff check`
+    if all(h.sets for h in functions):  # NB: nothing is compared, and an unused import fails `ruff check`
         imports.remove("from distill.testing import assert_same")
     parts = [head, "\n".join(imports), "", 'RECORDED = Path(__file__).resolve().parent / "recorded"', "", "",
              '''def recorded_call(name: str) -> dict:
@@ -111,6 +111,17 @@ def test_no_helpers() -> None:
     with path.open("rb") as file:
         return pickle.load(file)''']
     for helper in sorted(functions, key=lambda h: h.stmt.position):
+        if helper.sets:
+            # NB: it returns what it assigned with `global` in the notebook: no recorded call to compare
+            listed = ", ".join(f'"{n}"' for n in helper.sets)
+            parts.append(f'''
+
+def test_{helper.name}_returns_what_it_set() -> None:
+    source = inspect.getsource({local[helper.name]})
+    assert "global " not in source
+    for name in ({listed},):
+        assert name in source.rsplit("return", 1)[-1]''')
+            continue
         parts.append(f'''
 
 def test_{helper.name}_gives_the_notebook_result() -> None:

@@ -566,7 +566,7 @@ def instrumented(notebook: Path, plan: ConversionPlan, folder: Path) -> tuple[No
             where = {path: plan.moved.get(path, path) for path in step.files}
             after[(last.cell, last.end_line)].append(f"__distill_files__({where!r})")
     for helper in plan.helpers.values():
-        if helper.kind == "function":
+        if helper.kind == "function" and not helper.sets:  # NB: one that sets globals now returns them
             s = helper.stmt
             after.setdefault((s.cell, s.end_line), []).append(
                 f"{helper.name} = __distill_record__({helper.name}, {helper.name!r}, {list(helper.needs)!r})")
