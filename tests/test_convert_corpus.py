@@ -73,7 +73,7 @@ REFUSED_WHY = {
     "fastai__course-v3__dl2_01_matmul.ipynb": "`from exp.nb_00 import *`: the module is not in the corpus",
     "nbQA-dev__nbQA__empty_notebook.ipynb": "nothing to compute",
     "mwouts__jupytext__Notebook_with_R_magic.ipynb": "%%R cells: R code",
-    "jrjohansson__scientific-python-lectures__Lecture-6A-Fortran-and-C.ipynb": "%%cython and %pylab",
+    "jrjohansson__scientific-python-lectures__Lecture-6A-Fortran-and-C.ipynb": "%%cython cells: Cython code",
     "nbQA-dev__nbQA__notebook_with_indented_magics.ipynb": "a shell pipeline's output used as a value",
 }
 

@@ -92,6 +92,12 @@ CASES = [
         "def pick(v):\n    global chosen\n    chosen = v * 2\n    if v > 5:\n        return 'big'\n    return 'small'",
         "add(1)\nfor v in [2, 3]:\n    add(v)\nsize = pick(1)\npick(9)\nreport = (total, chosen, size)",
     ), files=("src/nb/pipeline.py", "src/nb/lib.py")),
+    Case("pylab_made_explicit", (
+        "%pylab inline",
+        "x = linspace(0, 1, 5)\ny = sin(x) + rand(5) * 0\nz = np.pi",
+        ("md", "## Sine"),
+        "fig = figure()\nplot(x, y)\ntitle('sine')\nshow()",
+    )),
     Case("params", (
         ("parameters", "alpha = 0.5\nname = 'north'\nyears = [2020, 2021]"),
         "LIMIT = 10",

@@ -111,6 +111,39 @@ def test_a_function_defined_as_a_magic_is_left_out_and_a_call_of_it_refused(tmp_
     assert "calls `hello`, which the notebook defines as an IPython magic" in message
 
 
+# -- %pylab -----------------------------------------------------------------------------------
+
+def test_every_pylab_name_is_in_the_module_it_is_imported_from() -> None:
+    """The table of ``%pylab``'s names was generated from one numpy and matplotlib: each name
+    must still be importable from its module here, and be what ``%pylab`` binds."""
+    import importlib
+
+    from IPython.core.pylabtools import import_pylab
+
+    from distill.convert.pylab_names import MODULES, NAMES
+
+    namespace: dict[str, object] = {}
+    import_pylab(namespace, import_all=True)
+    public = {name for name in namespace if not name.startswith("_")}
+    missing = []
+    for module, names in NAMES.items():
+        loaded = importlib.import_module(module)
+        missing += [f"{module}.{name}" for name in names if not hasattr(loaded, name)]
+    assert not missing, missing
+    for name, module in MODULES.items():
+        assert importlib.import_module(module) is namespace.get(name, importlib.import_module(module)), name
+    listed = set(MODULES) | {name for names in NAMES.values() for name in names}
+    # NB: numpy adds and removes names between versions; most of what %pylab binds must be listed
+    assert len(public & listed) >= 0.95 * len(public), sorted(public - listed)[:20]
+
+
+def test_pylab_without_import_all_imports_only_the_aliases(tmp_path: Path) -> None:
+    files = _build(tmp_path, "%pylab --no-import-all inline", "x = np.linspace(0, 1, 3)\ny = x * 2")
+    assert "import numpy as np\n" in files["src/nb/pipeline.py"] and "from numpy" not in files["src/nb/pipeline.py"]
+    message = _refusal(tmp_path, "%pylab --no-import-all inline", "x = np.linspace(0, 1, 3)\ny = sin(x)")
+    assert "`sin` is never defined in the notebook" in message
+
+
 # -- SQL on an in-memory database ----------------------------------------------------------
 
 def test_queries_on_an_in_memory_database_build_it_first_and_run(tmp_path: Path) -> None:
@@ -143,11 +176,12 @@ def test_queries_on_an_in_memory_database_build_it_first_and_run(tmp_path: Path)
 # -- in a real kernel ----------------------------------------------------------------------
 
 def test_rewritten_helpers_give_the_notebook_values(tmp_path: Path) -> None:
-    """A class that read notebook variables, a default that read a notebook constant and a
-    function that assigned one with `global`, rewritten: the pipeline computes what the
+    """``%pylab``, a class that read notebook variables, a default that read a notebook constant
+    and a function that assigned one with `global`, rewritten: the pipeline computes what the
     notebook computed (verify, exit 0)."""
     notebook = tmp_path / "nb.ipynb"
     write_notebook(notebook, (
+        "%pylab inline",
         "import os\nimport numpy as np",
         "rooms_ix, households_ix = 0, 1\nROOT = 'data'\nFOLDER = os.path.join(ROOT, 'housing')\ncount = 0",
         "def bump(n):\n    global count\n    count += n\n    return count * 2",
@@ -158,9 +192,11 @@ def test_rewritten_helpers_give_the_notebook_values(tmp_path: Path) -> None:
         "X = np.array([[4.0, 2.0], [9.0, 3.0]])\nadded = RatioAdder().transform(X)\n"
         "only = RatioAdder(keep=False).transform(X)\nplace = where('a.csv')",
         "bump(2)\ndoubled = bump(3)\ntally = count * 10",
+        "waves = sin(linspace(0, 1, 4)) + cos(0.5)",
     ))
     project = tmp_path / "proj"
     convert(notebook, project)
     result = verify(notebook, project, record=False)
     assert result.exit_code == 0, [(r.name, r.status, r.detail) for r in result.rows if r.status != "equal"]
-    assert {"added", "only", "place", "doubled", "tally"} <= {r.name for r in result.rows if r.status == "equal"}
+    assert {"added", "only", "place", "doubled", "tally", "waves"} <= {r.name for r in result.rows if r.status == "equal"}
+    assert "from numpy import cos, linspace, sin" in (project / "src" / "nb" / "pipeline.py").read_text()

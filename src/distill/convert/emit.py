@@ -221,7 +221,10 @@ def step_source(step: StepPlan, plan: ConversionPlan, pyplot: str) -> tuple[str,
     body = "\n".join(body_parts)
     epilogue: list[str] = []
     if step.kind == "figure":
-        epilogue = [f"figure = {pyplot}.gcf()", f"{pyplot}.close(figure)", "return figure"]
+        # NB: `figure()` of `%pylab` (or the notebook's own `figure`) must stay what the step calls
+        used = {n for s in step.statements for n in (*s.reads, *s.binds)}
+        local = next(n for n in ("figure", "drawn", "drawn_figure", "step_figure") if n not in used)
+        epilogue = [f"{local} = {pyplot}.gcf()", f"{pyplot}.close({local})", f"return {local}"]
         needs.add("pyplot")
     elif len(step.outputs) == 1:
         epilogue = [f"return {step.outputs[0][0]}"]

@@ -296,17 +296,7 @@ def explicit_star_imports(sources: list[str], log: Log) -> list[str]:
         from math import pi
         area = pi * r ** 2
     """
-    from ..analysis.cells import analyze_cell
-    from ..notebook.flow import BUILTIN_NAMES
-
-    analyses = [analyze_cell(code, index) for index, code in enumerate(sources)]
-    defined = {name for a in analyses for name in a.defs}
-    wanted: set[str] = set()
-    for a in analyses:
-        wanted.update(use.name for use in a.uses)
-        for fn in a.functions:
-            wanted.update(fn.reads)
-    free = {name for name in wanted if name not in defined and name not in BUILTIN_NAMES}
+    free = _free_names(sources)
     out = []
     claimed: set[str] = set()
     for index, code in enumerate(sources):
@@ -340,6 +330,77 @@ def explicit_star_imports(sources: list[str], log: Log) -> list[str]:
                      text=f"from {module} import *")
         out.append("\n".join(lines))
     return out
+
+
+def _free_names(sources: list[str]) -> set[str]:
+    """The names the notebook reads and binds nowhere (not builtins): what an import must bring."""
+    from ..analysis.cells import analyze_cell
+    from ..notebook.flow import BUILTIN_NAMES
+
+    analyses = [analyze_cell(code, index) for index, code in enumerate(sources)]
+    defined = {name for a in analyses for name in a.defs}
+    wanted: set[str] = set()
+    for a in analyses:
+        wanted.update(use.name for use in a.uses)
+        for fn in a.functions:
+            wanted.update(fn.reads)
+    return {name for name in wanted if name not in defined and name not in BUILTIN_NAMES}
+
+
+#: What ``%pylab --no-import-all`` still binds.
+PYLAB_ALWAYS = frozenset({"np", "plt", "numpy", "matplotlib", "mlab", "pyplot", "pylab", "display", "figsize",
+                          "getfigs"})
+
+
+def pylab_imports(sources: list[str], log: Log) -> list[str]:
+    """``%pylab`` becomes explicit imports of the names the notebook takes from it.
+
+    Before::
+
+        %pylab inline
+        x = linspace(0, 1, 5)
+        plot(x, sin(x))
+
+    After::
+
+        import matplotlib.pyplot as plt
+        from matplotlib.pyplot import plot
+        from numpy import linspace, sin
+
+    The names and their modules are in ``pylab_names`` (numpy's are computed at import).
+    """
+    from .pylab_names import MODULES, NAMES
+
+    if not any(call.kind == "line" and call.name == "pylab" for code in sources for call in _magic_calls(code, log)):
+        return sources
+    free = _free_names(sources)
+    out = []
+    for index, code in enumerate(sources):
+        lines = code.split("\n")
+        for call in _magic_calls(code, log):
+            if call.kind != "line" or call.name != "pylab":
+                continue
+            names = free if "--no-import-all" not in call.args.split() else free & PYLAB_ALWAYS
+            imports = [_module_import(name, MODULES[name]) for name in sorted(names) if name in MODULES]
+            for module, exported in NAMES.items():
+                taken = sorted(names & exported)
+                if taken:
+                    imports.append(f"from {module} import {', '.join(taken)}")
+            indent = lines[call.line - 1][:call.col]
+            lines[call.line - 1] = "\n".join(indent + line for line in imports)
+            for extra in range(call.line, call.end_line):
+                lines[extra] = ""
+            log.note(index, call.line, "import", "%pylab made explicit: " + ("; ".join(imports) or "no name is used"),
+                     text=log.original_line(index, call.line).strip())
+        out.append("\n".join(lines))
+    return out
+
+
+def _module_import(name: str, module: str) -> str:
+    if name == module:
+        return f"import {module}"
+    parent, _, last = module.rpartition(".")
+    return f"from {parent} import {last}" if last == name and parent else f"import {module} as {name}"
 
 
 def other_magics_to_comments(sources: list[str], log: Log) -> list[str]:
@@ -440,6 +501,7 @@ TRANSFORMS: tuple[Transform, ...] = (
     Transform("ipython-to-python", ipython_to_python),
     Transform("drop-display-magics", drop_display_magics),
     Transform("installs-to-dependencies", installs_to_dependencies),
+    Transform("pylab-imports", pylab_imports),
     Transform("explicit-star-imports", explicit_star_imports),
     Transform("other-magics-to-comments", other_magics_to_comments),
 )
