@@ -43,11 +43,11 @@ def test_every_notebook_converts_or_is_refused_with_a_reason() -> None:
     assert len(converted) + len(refused) + len(unreadable) == 44
     assert len(unreadable) == 6  # the same six files `distill lint` reports as unreadable
     # figures measured at the time of writing; a change here is a change in behaviour
-    assert (len(converted), len(refused)) == (21, 17), (converted, refused)
+    assert (len(converted), len(refused)) == (22, 16), (converted, refused)
     python3 = [name for name in converted + refused if name not in NOT_PYTHON_3]
     assert len(python3) == 28 and set(NOT_PYTHON_3) <= set(refused)
-    # 21 of the 28 notebooks that are Python 3 convert (75%); the target is 90%: see REFUSED_WHY
-    assert len([name for name in python3 if name in converted]) == 21
+    # 22 of the 28 notebooks that are Python 3 convert (79%); the target is 90%: see REFUSED_WHY
+    assert len([name for name in python3 if name in converted]) == 22
     assert {name for name in python3 if name in refused} == set(REFUSED_WHY), sorted(refused)
     assert not long_names, long_names  # names convert makes up are short; the notebook's own are kept
     assert not mutable, mutable
@@ -74,7 +74,6 @@ REFUSED_WHY = {
     "nbQA-dev__nbQA__empty_notebook.ipynb": "nothing to compute",
     "mwouts__jupytext__Notebook_with_R_magic.ipynb": "%%R cells: R code",
     "jrjohansson__scientific-python-lectures__Lecture-6A-Fortran-and-C.ipynb": "%%cython cells: Cython code",
-    "nbQA-dev__nbQA__notebook_with_indented_magics.ipynb": "a shell pipeline's output used as a value",
 }
 
 

@@ -152,7 +152,7 @@ CASES = [
     ), files=("src/nb/pipeline.py", "params.yaml")),
     Case("shell_values_in_python", (
         "import pandas as pd",
-        "files = !ls data/*.csv\nhere = !pwd",
+        "files = !ls data/*.csv\nhere = !pwd\npandas_line = !pip list 2>&1 | grep -i pandas",
         "frames = [pd.read_csv(f) for f in files]\nrows = sum(len(f) for f in frames)",
     ), data=(("data/a.csv", "x\n1\n2\n"), ("data/b.csv", "x\n3\n"))),
     Case("independent_results_split", (

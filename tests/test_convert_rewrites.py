@@ -111,6 +111,24 @@ def test_a_function_defined_as_a_magic_is_left_out_and_a_call_of_it_refused(tmp_
     assert "calls `hello`, which the notebook defines as an IPython magic" in message
 
 
+# -- a shell command's lines, filtered -----------------------------------------------------
+
+@pytest.mark.parametrize("command", ["ls data | grep csv", "ls data | grep -v csv", "ls data | grep -i CSV",
+                                     "ls data 2>&1 | grep -i -v TXT"])
+def test_a_command_piped_into_grep_gives_the_shells_lines(tmp_path: Path, command: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from distill.convert.transforms import shell_value
+
+    (tmp_path / "data").mkdir()
+    for name in ("a.csv", "b.CSV", "notes.txt", "c.csv.bak"):
+        (tmp_path / "data" / name).write_text("x")
+    monkeypatch.chdir(tmp_path)
+    found = shell_value(command)
+    assert found is not None and found[0] == "import subprocess"
+    expected = subprocess.run(["sh", "-c", command], capture_output=True, text=True).stdout.splitlines()
+    assert eval(found[1], {"subprocess": subprocess}) == expected and expected
+
+
 # -- %pylab -----------------------------------------------------------------------------------
 
 def test_every_pylab_name_is_in_the_module_it_is_imported_from() -> None:

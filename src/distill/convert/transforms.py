@@ -473,6 +473,9 @@ def shell_value(command: str) -> tuple[str, str] | None:
         >>> shell_value("git rev-parse HEAD")
         ('import subprocess', "subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True).stdout.splitlines()")
     """
+    filtered = _grep_filter(command)
+    if filtered is not None:
+        return filtered
     if _SHELL_SYNTAX.search(command):
         return None
     words = command.split()
@@ -495,6 +498,31 @@ def shell_value(command: str) -> tuple[str, str] | None:
         return None
     return ("import subprocess",
             f"subprocess.run({words!r}, capture_output=True, text=True, check=True).stdout.splitlines()")
+
+
+#: ``COMMAND [2>&1] | grep [-i] [-v] WORD``: a simple command's lines, kept when they hold a plain word.
+_GREP = re.compile(r"^(?P<command>[^|]+?)\s*(?P<both>2>&1)?\s*\|\s*grep\s+(?P<flags>(?:-[iv]\s+)*)"
+                   r"(?P<word>[\w.\-+/:=@%]+)\s*$")
+
+
+def _grep_filter(command: str) -> tuple[str, str] | None:
+    """``(import, expression)`` for a simple command piped into ``grep WORD``, else ``None``.
+
+    Example:
+        >>> _grep_filter("pip list 2>&1 | grep flake8")[1]
+        "[line for line in subprocess.run(['pip', 'list'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=True).stdout.splitlines() if 'flake8' in line]"
+    """
+    match = _GREP.match(command.strip())
+    if match is None or _SHELL_SYNTAX.search(match["command"]) or _GLOB.search(match["command"]):
+        return None
+    words = match["command"].split()
+    flags = match["flags"].split()
+    # NB: `2>&1` sends the command's errors to grep too; without it they go to the notebook's output
+    streams = "stdout=subprocess.PIPE, stderr=subprocess.STDOUT" if match["both"] else "capture_output=True"
+    run = f"subprocess.run({words!r}, {streams}, text=True, check=True).stdout.splitlines()"
+    line, word = ("line.lower()", match["word"].lower()) if "-i" in flags else ("line", match["word"])
+    test = f"{word!r} {'not in' if '-v' in flags else 'in'} {line}"
+    return "import subprocess", f"[line for line in {run} if {test}]"
 
 
 TRANSFORMS: tuple[Transform, ...] = (
