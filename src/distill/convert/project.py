@@ -48,6 +48,7 @@ from .ir import build_ir
 from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, slug
 from .report import conversion_report
 from .tests_gen import lib_tests, pipeline_tests
+from .tidy import tidy
 from .transforms import TRANSFORMS, Log, Note, Refusal, apply
 
 if TYPE_CHECKING:
@@ -214,9 +215,9 @@ def build_project(source: Path, package: str) -> tuple[dict[str, str | bytes | P
     title = _title(nb)
     files: dict[str, str | bytes | Path] = {}
     data_notes = _data_files(plan, files, folder)
-    pipeline = emit.rewrite_local_imports(emit.pipeline_module(plan, package, title, local_modules), local.names,
-                                          package)
-    lib = emit.rewrite_local_imports(emit.lib_module(plan, title, local_modules), local.names, package)
+    pipeline = tidy(emit.rewrite_local_imports(emit.pipeline_module(plan, package, title, local_modules), local.names,
+                                               package))
+    lib = tidy(emit.rewrite_local_imports(emit.lib_module(plan, title, local_modules), local.names, package))
     files[f"src/{package}/__init__.py"] = f'"""{title}, converted from {source.name} by distill."""\n'
     files[f"src/{package}/pipeline.py"] = pipeline
     files[f"src/{package}/lib.py"] = lib

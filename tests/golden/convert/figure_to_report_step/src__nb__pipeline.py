@@ -21,7 +21,7 @@ def frame():
 @step
 def growth_y_figure(frame):
     """Figure drawn in cell 4 (Growth)."""
-    fig, ax = plt.subplots()
+    _fig, ax = plt.subplots()
     ax.plot(frame['x'], frame['y'])
     ax.set_title('Growth of y')
     figure = plt.gcf()

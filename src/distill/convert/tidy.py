@@ -1,0 +1,361 @@
+"""Rewrites of the notebook authors' code that keep what it does and drop what linters flag.
+
+Responsibilities:
+- ``tidy(code) -> code``: a generated module with legacy forms written the way the common
+  linters' default rules want, each rewrite applied only where it cannot change a value:
+  - ``u"..."`` → ``"..."`` (the prefix means nothing in Python 3);
+  - ``class A():`` → ``class A:``;
+  - a string whose backslashes are all invalid escapes (``"\\s+"``) → a raw string with
+    the same value (a warning today, an error in a later Python);
+  - ``"{} of {}".format(a, b)`` → ``f"{a} of {b}"`` when every argument is a plain name,
+    attribute, item or call of those, used once, and fits in the string's quotes;
+  - ``"%s: %.2f" % (a, b)`` → ``f"{a}: {b:.2f}"`` for ``%s``, ``%r`` and ``%.Nf`` only
+    (``%d`` truncates a float, which ``{:d}`` refuses). NB: a single name on the right that
+    holds a 1-tuple formats its item with ``%``, the tuple with an f-string; notebooks do not
+    write that on purpose, and verify compares the values;
+  - a mutable default (``def f(x=[])``) → ``None``, and the body starts with
+    ``if x is None: x = []`` (a fresh value per call, as the author meant);
+  - a name a tuple assignment in a function binds and nothing reads → ``_name``.
+
+Every rewrite is checked: the module must still parse, and the rewrites that change no
+expression (prefixes, parentheses, raw strings) must leave the same AST; a rewrite that
+fails its check is not applied. Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import string
+import tokenize
+import warnings
+from collections.abc import Callable
+
+from ..analysis.scope import FUNCTIONS
+
+
+def tidy(code: str) -> str:
+    """``code`` with the rewrites above applied, each one only if it passes its check."""
+    for rewrite, same_tree in ((_string_prefixes, True), (_empty_bases, True), (_format_calls, False),
+                               (_percent_formats, False), (_mutable_defaults, False), (_unused_unpacked, False)):
+        code = _checked(code, rewrite, same_tree)
+    return code
+
+
+def _checked(code: str, rewrite: Callable[[str, ast.Module], str], same_tree: bool) -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            before = ast.parse(code)
+            after = rewrite(code, before)
+            if after == code:
+                return code
+            tree = ast.parse(after)
+    except (SyntaxError, ValueError, tokenize.TokenError, IndentationError):
+        return code
+    if same_tree and _dump(tree) != _dump(before):
+        return code
+    return after
+
+
+def _dump(tree: ast.AST) -> str:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            node.kind = None  # NB: `u"x"` and `"x"` differ only in this field
+    return ast.dump(tree)
+
+
+# -- edits ---------------------------------------------------------------------------------
+
+def _offsets(code: str) -> list[int]:
+    starts = [0]
+    for line in code.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
+    return starts
+
+
+def _apply(code: str, edits: list[tuple[int, int, str]]) -> str:
+    """Replace ``(start, end, text)`` character spans, which must not overlap."""
+    for start, end, text in sorted(edits, reverse=True):
+        code = code[:start] + text + code[end:]
+    return code
+
+
+def _span(code: str, starts: list[int], node: ast.AST) -> tuple[int, int]:
+    lines = code.split("\n")
+
+    def at(line: int, col: int) -> int:
+        return starts[line - 1] + len(lines[line - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+
+    end_line = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
+    end_col = getattr(node, "end_col_offset", None)
+    return at(node.lineno, node.col_offset), at(end_line, end_col if end_col is not None else 0)  # type: ignore[attr-defined]
+
+
+# -- strings -------------------------------------------------------------------------------
+
+_PREFIX = re.compile(r"^([A-Za-z]*)(['\"]{3}|['\"])")
+_VALID_ESCAPE = re.compile(r"\\(?:[\\'\"abfnrtv\n0-7]|x|N\{|u|U)")
+
+
+def _string_prefixes(code: str, tree: ast.Module) -> str:
+    """``u"x"`` → ``"x"``; ``"\\s"`` → ``r"\\s"`` when no escape in it is a valid one."""
+    starts = _offsets(code)
+    edits: list[tuple[int, int, str]] = []
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type != tokenize.STRING:
+            continue
+        match = _PREFIX.match(token.string)
+        if match is None:
+            continue
+        prefix = match.group(1)
+        start = starts[token.start[0] - 1] + token.start[1]
+        if prefix.lower() == "u":
+            edits.append((start, start + 1, ""))
+        elif prefix == "" and "\\" in token.string and not _VALID_ESCAPE.search(token.string):
+            edits.append((start, start, "r"))
+    return _apply(code, edits)
+
+
+# -- class A(): ----------------------------------------------------------------------------
+
+def _empty_bases(code: str, tree: ast.Module) -> str:
+    lines = code.split("\n")
+    starts = _offsets(code)
+    edits: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and not node.bases and not node.keywords:
+            line = lines[node.lineno - 1]
+            found = re.search(rf"\bclass\s+{re.escape(node.name)}\s*(\(\s*\))\s*:", line)
+            if found:
+                begin = starts[node.lineno - 1] + found.start(1)
+                edits.append((begin, begin + len(found.group(1)), ""))
+    return _apply(code, edits)
+
+
+# -- str.format and % -> f-strings ---------------------------------------------------------
+
+def _simple(node: ast.expr) -> bool:
+    """A plain name, attribute, item, number or call of those: text that reads the same in an f-string."""
+    if isinstance(node, ast.Name):
+        return True
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    if isinstance(node, ast.Attribute):
+        return _simple(node.value)
+    if isinstance(node, ast.Subscript):
+        return _simple(node.value) and isinstance(node.slice, (ast.Name, ast.Constant)) and _simple(node.slice)
+    if isinstance(node, ast.Call):
+        return _simple(node.func) and all(_simple(a) for a in node.args) and not node.keywords
+    return False
+
+
+def _has_call(node: ast.expr) -> bool:
+    return any(isinstance(sub, ast.Call) for sub in ast.walk(node))
+
+
+def _literal(code: str, starts: list[int], node: ast.expr) -> tuple[str, str, str] | None:
+    """``(prefix, quote, body)`` of a string literal written as one token, else ``None``."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return None
+    start, end = _span(code, starts, node)
+    text = code[start:end]
+    match = _PREFIX.match(text)
+    if match is None or match.group(1).lower() not in ("", "r") or not text.endswith(match.group(2)):
+        return None
+    quote = match.group(2)
+    body = text[len(match.group(0)):len(text) - len(quote)]
+    if quote in body if len(quote) == 3 else (quote in body.replace("\\" + quote, "")):
+        return None  # NB: two literals side by side, or an escaped quote an f-string would need to keep
+    if "\n" in body and len(quote) == 1:
+        return None
+    return match.group(1), quote, body
+
+
+def _fits(text: str, quote: str) -> bool:
+    return "\\" not in text and "\n" not in text and quote[0] not in text and "{" not in text and "}" not in text \
+        and "!" not in text and ":" not in text
+
+
+def _f_string(prefix: str, quote: str, parts: list[str]) -> str:
+    return f"f{prefix}{quote}{''.join(parts)}{quote}"
+
+
+def _format_calls(code: str, tree: ast.Module) -> str:
+    starts = _offsets(code)
+    edits: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"):
+            continue
+        found = _literal(code, starts, node.func.value)
+        if found is None or any(isinstance(a, ast.Starred) for a in node.args) \
+                or any(k.arg is None for k in node.keywords):
+            continue
+        prefix, quote, body = found
+        arguments = {str(i): a for i, a in enumerate(node.args)} | {str(k.arg): k.value for k in node.keywords}
+        if not all(_simple(a) for a in arguments.values()):
+            continue
+        texts = {key: ast.get_source_segment(code, value) or "" for key, value in arguments.items()}
+        if not all(_fits(text, quote) for text in texts.values()):
+            continue
+        try:
+            fields = list(string.Formatter().parse(body))
+        except ValueError:
+            continue
+        parts: list[str] = []
+        used: dict[str, int] = {}
+        automatic = 0
+        ok = True
+        for literal_text, field, spec, conversion in fields:
+            parts.append(literal_text.replace("{", "{{").replace("}", "}}"))
+            if field is None:
+                continue
+            if field == "":
+                field, automatic = str(automatic), automatic + 1
+            if field not in texts or (spec and ("{" in spec or "}" in spec)):
+                ok = False
+                break
+            used[field] = used.get(field, 0) + 1
+            parts.append("{" + texts[field] + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+        # NB: an argument with a call must run once, as it did; an unused one would not run at all
+        if not ok or any(used.get(key, 0) != 1 and _has_call(value) for key, value in arguments.items()):
+            continue
+        start, end = _span(code, starts, node)
+        edits.append((start, end, _f_string(prefix, quote, parts)))
+    return _apply(code, _outermost(edits))
+
+
+_PERCENT = re.compile(r"%(?:(%)|([sr])|(\d*\.\d+f))")
+
+
+def _percent_formats(code: str, tree: ast.Module) -> str:
+    starts = _offsets(code)
+    edits: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod)):
+            continue
+        found = _literal(code, starts, node.left)
+        if found is None:
+            continue
+        prefix, quote, body = found
+        values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+        if not values or not all(_simple(v) for v in values):  # NB: each is used once, in order, as before
+            continue
+        texts = [ast.get_source_segment(code, v) or "" for v in values]
+        if not all(_fits(text, quote) for text in texts):
+            continue
+        parts: list[str] = []
+        position = 0
+        index = 0
+        ok = True
+        for match in _PERCENT.finditer(body):
+            parts.append(body[position:match.start()].replace("{", "{{").replace("}", "}}"))
+            position = match.end()
+            if match.group(1):
+                parts.append("%")
+                continue
+            if index >= len(texts):
+                ok = False
+                break
+            spec = "!r" if match.group(2) == "r" else (f":{match.group(3)}" if match.group(3) else "")
+            parts.append("{" + texts[index] + spec + "}")
+            index += 1
+        rest = body[position:]
+        if not ok or index != len(texts) or "%" in rest:
+            continue
+        parts.append(rest.replace("{", "{{").replace("}", "}}"))
+        if any("%" in part for part in parts[:-1] if part != "%"):
+            continue  # NB: a conversion this rewrite does not know (`%d`, `%5s`) is left as it is
+        start, end = _span(code, starts, node)
+        edits.append((start, end, _f_string(prefix, quote, parts)))
+    return _apply(code, _outermost(edits))
+
+
+def _outermost(edits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Drop edits inside another edit's span (a format inside a format's argument)."""
+    kept: list[tuple[int, int, str]] = []
+    for edit in sorted(edits, key=lambda e: (e[0], -e[1])):
+        if kept and edit[0] < kept[-1][1]:
+            continue
+        kept.append(edit)
+    return kept
+
+
+# -- def f(x=[]) ---------------------------------------------------------------------------
+
+def _mutable_defaults(code: str, tree: ast.Module) -> str:
+    starts = _offsets(code)
+    lines = code.split("\n")
+    edits: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, FUNCTIONS):
+            continue
+        args = node.args
+        positional = [*args.posonlyargs, *args.args]
+        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
+        mutable = [(a, d) for a, d in pairs if isinstance(d, (ast.List, ast.Dict, ast.Set))]
+        if not mutable:
+            continue
+        body = node.body
+        first = body[1] if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str) else body[0]
+        if first.lineno == node.lineno:
+            continue
+        pad = lines[first.lineno - 1][:first.col_offset]
+        if pad.strip():
+            continue  # NB: the first statement shares its line with something else
+        guards = ""
+        for arg, default in mutable:
+            start, end = _span(code, starts, default)
+            text = code[start:end]
+            if "\n" in text:
+                break
+            edits.append((start, end, "None"))
+            guards += f"{pad}if {arg.arg} is None:\n{pad}    {arg.arg} = {text}\n"
+        else:
+            line_start = starts[first.lineno - 1]
+            edits.append((line_start, line_start, guards))
+    return _apply(code, edits)
+
+
+# -- a, unused = pair ----------------------------------------------------------------------
+
+def _unused_unpacked(code: str, tree: ast.Module) -> str:
+    """In a function, a name a tuple assignment binds and nothing in the function reads gets a ``_``."""
+    starts = _offsets(code)
+    edits: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, FUNCTIONS):
+            continue
+        mentioned = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Store)}
+        declared = {name for sub in ast.walk(node) if isinstance(sub, (ast.Global, ast.Nonlocal)) for name in sub.names}
+        if any(isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("locals", "vars", "eval")
+               for sub in ast.walk(node)):
+            continue
+        for sub in _own_statements(node):
+            if not isinstance(sub, ast.Assign):
+                continue
+            for target in sub.targets:
+                if not isinstance(target, (ast.Tuple, ast.List)):
+                    continue
+                for element in ast.walk(target):
+                    if isinstance(element, ast.Name) and isinstance(element.ctx, ast.Store) \
+                            and not element.id.startswith("_") and element.id not in mentioned \
+                            and element.id not in declared:
+                        start, end = _span(code, starts, element)
+                        edits.append((start, end, f"_{element.id}"))
+    return _apply(code, edits)
+
+
+def _own_statements(function: ast.AST) -> list[ast.AST]:
+    out: list[ast.AST] = []
+    todo = list(ast.iter_child_nodes(function))
+    while todo:
+        sub = todo.pop()
+        out.append(sub)
+        if not isinstance(sub, (*FUNCTIONS, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(sub))
+    return out
+
