@@ -98,6 +98,12 @@ CASES = [
         ("md", "## Sine"),
         "fig = figure()\nplot(x, y)\ntitle('sine')\nshow()",
     )),
+    Case("markdown_headings_plain", (
+        ("md", "# The *Sales* [report](https://example.org/sales) <small>2024</small>"),
+        "import pandas as pd",
+        ("md", "## Load the `orders` from **the** [shop](https://example.org) with $\\alpha$"),
+        "orders = pd.DataFrame({'amount': [10.0, 5.0]})",
+    )),
     Case("params", (
         ("parameters", "alpha = 0.5\nname = 'north'\nyears = [2020, 2021]"),
         "LIMIT = 10",

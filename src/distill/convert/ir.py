@@ -295,16 +295,19 @@ def build_ir(notebook: Notebook, sources: list[str], log: Log) -> NotebookIR:
 def _heading(markdown: str) -> str | None:
     match = _HEADING.search(markdown)
     if match:
-        return _plain(match.group(2))
+        return plain_text(match.group(2))
     match = _HTML_HEADING.search(markdown)
     if match:
-        return _plain(re.sub(r"<[^>]+>", "", match.group(2)))
+        return plain_text(match.group(2))
     return None
 
 
-def _plain(text: str) -> str:
+def plain_text(text: str) -> str:
+    """Markdown inline text as plain text: a link as its words, no emphasis or code marks, no tags."""
+    text = re.sub(r"<[^>]+>", "", text)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    return re.sub(r"[*_`]", "", text).strip()
+    # NB: a backslash (markdown's escape, LaTeX) or a double quote would end up in a docstring
+    return re.sub(r"[*_`\\\"]", "", text).strip()
 
 
 def _start_line(node: ast.stmt) -> int:

@@ -44,7 +44,7 @@ from ..notebook.read import read_notebook
 from ..pipeline.secrets import mask
 from . import emit
 from .emit import quiet_parse
-from .ir import build_ir
+from .ir import build_ir, plain_text
 from .plan import MAX_COPY_BYTES, ConversionPlan, plan_conversion, slug
 from .report import conversion_report
 from .tests_gen import lib_tests, pipeline_tests
@@ -281,7 +281,7 @@ def _title(nb: Notebook) -> str:
         if cell.kind == "markdown":
             match = re.search(r"^\s{0,3}#\s+(.+?)\s*$", cell.source, re.MULTILINE)
             if match:
-                return re.sub(r"[*_`\"]", "", match.group(1)).strip()
+                return plain_text(match.group(1)).replace('"', "").strip() or "Notebook"
     return nb.path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or "Notebook"
 
 
