@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from distill.convert.emit import quiet_parse
+from distill.convert.ir import FIGURE_MAKERS, PLOT_METHODS
 from distill.convert.plan import MAX_NAME, ConversionPlan
 from distill.convert.project import ConversionRefused, build_project
 from distill.notebook.read import NotebookError
@@ -25,6 +26,7 @@ def test_every_notebook_converts_or_is_refused_with_a_reason() -> None:
     converted, refused, unreadable = [], [], []
     long_names: list[str] = []
     mutable: list[str] = []
+    figures: list[str] = []
     for path in sorted(CORPUS.glob("*.ipynb")):
         try:
             files, plan, _ = build_project(path, "nb")
@@ -39,6 +41,7 @@ def test_every_notebook_converts_or_is_refused_with_a_reason() -> None:
         assert plan.steps and "src/nb/pipeline.py" in files
         long_names.extend(f"{path.name}: {name}" for name in _made_up_names(plan) if len(name) > MAX_NAME)
         mutable.extend(f"{path.name}: {d}" for d in _mutable_defaults(str(files["src/nb/pipeline.py"])))
+        figures.extend(f"{path.name}: {name}" for name in _figure_outputs(plan))
         converted.append(path.name)
     assert len(converted) + len(refused) + len(unreadable) == 44
     assert len(unreadable) == 6  # the same six files `distill lint` reports as unreadable
@@ -51,6 +54,7 @@ def test_every_notebook_converts_or_is_refused_with_a_reason() -> None:
     assert {name for name in python3 if name in refused} == set(REFUSED_WHY), sorted(refused)
     assert not long_names, long_names  # names convert makes up are short; the notebook's own are kept
     assert not mutable, mutable
+    assert not figures, figures  # a figure or its axes is never a value passed between steps
 
 
 #: Refused because they are not Python 3 notebooks: the denominator of the conversion target leaves them out.
@@ -83,6 +87,20 @@ def _made_up_names(plan: ConversionPlan) -> set[str]:
     names = {step.name for step in plan.steps} | set(plan.params)
     names |= {version for step in plan.steps for _, version in step.outputs}
     return {name for name in names if name not in own}
+
+
+def _figure_outputs(plan: ConversionPlan) -> list[str]:
+    """Outputs of data steps bound by a call that makes a figure or draws (``fig, ax = plt.subplots()``)."""
+    found = []
+    for step in plan.steps:
+        outputs = {name for name, _ in step.outputs}
+        for s in step.statements:
+            value = getattr(s.node, "value", None)
+            func = value.func if isinstance(value, ast.Call) else None
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if step.kind != "figure" and (called in FIGURE_MAKERS or called in PLOT_METHODS) and outputs & set(s.binds):
+                found.append(f"{step.name}: {sorted(outputs & set(s.binds))}")
+    return found
 
 
 def _mutable_defaults(code: str) -> list[str]:

@@ -104,6 +104,14 @@ CASES = [
         ("md", "## Load the `orders` from **the** [shop](https://example.org) with $\\alpha$"),
         "orders = pd.DataFrame({'amount': [10.0, 5.0]})",
     )),
+    Case("figure_drawn_again_later", (
+        "import matplotlib.pyplot as plt\nimport pandas as pd",
+        "frame = pd.DataFrame({'x': [1, 2, 3]})\nfig, ax = plt.subplots()",
+        "frame['y'] = frame['x'] * 2",
+        "ax.plot(frame['x'], frame['y'])\nax.set_title('Doubled')",
+        "lines = frame.plot()\ncount = len(frame)",
+        "lines.set_xlabel('x')",
+    )),
     Case("params", (
         ("parameters", "alpha = 0.5\nname = 'north'\nyears = [2020, 2021]"),
         "LIMIT = 10",

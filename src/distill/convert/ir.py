@@ -440,11 +440,13 @@ FIGURE_MAKERS = frozenset({"subplots", "figure", "subplot", "add_subplot", "axes
 
 
 def _makes_figure(node: ast.stmt) -> bool:
+    """Whether the statement's value is a figure or what was drawn (``ax = df.plot()``), not a
+    value plots use (``cmap = ListedColormap(...)``)."""
     value = getattr(node, "value", None)
     if isinstance(value, ast.Call):
         func = value.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        return name in FIGURE_MAKERS
+        return name in FIGURE_MAKERS or name in PLOT_METHODS or name.endswith("plot")
     return False
 
 

@@ -1078,7 +1078,7 @@ def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, 
         steps between: the axes are a value passed between steps, not one report step.
     """
     while True:
-        groups = _groups(ir)
+        groups = _merge_drawn_again(_groups(ir))
         group_of = {s.position: index for index, (_, _, stmts) in enumerate(groups) for s in stmts}
         latest: dict[str, Stmt] = {}
         demote: set[int] = set()
@@ -1097,6 +1097,41 @@ def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, 
             return ir, groups
         ir = ir.revised({s.position: replace(s, kind="code", reason="draws on a figure that other steps use")
                          for index in demote for s in groups[index][2]})
+
+
+def _merge_drawn_again(groups: list[tuple[str, str | None, list[Stmt]]]) -> list[tuple[str, str | None, list[Stmt]]]:
+    """A figure group that a later figure group draws on again joins it: one report step,
+    placed where the drawing ends, so the figure and its axes never travel between steps.
+
+    NB: `fig, ax = plt.subplots()` in cell 3, `y = x * 2` in cell 4, `ax.plot(x, y)` in cell 5:
+        one figure step after `y`. It is done only when what the earlier group reads is not
+        written in between, and nothing in between reads what it binds; otherwise the earlier
+        group becomes code (``_figure_groups_settled``).
+    """
+    groups = list(groups)
+    merged = True
+    while merged:
+        merged = False
+        for j, (kind, title, statements) in enumerate(groups):
+            if kind != "figure":
+                continue
+            reads = {n for s in statements for n in s.reads}
+            for i in range(j - 1, -1, -1):
+                earlier_kind, earlier_title, earlier = groups[i]
+                binds = {n for s in earlier for n in s.writes}
+                if earlier_kind != "figure" or binds.isdisjoint(reads):
+                    continue
+                between = [s for _, _, group in groups[i + 1:j] for s in group]
+                needs = {n for s in earlier for n in s.reads} - binds
+                if any(needs & set(s.writes) or binds & set(s.reads) or binds & set(s.writes) for s in between):
+                    break
+                groups[j] = ("figure", title or earlier_title, [*earlier, *statements])
+                del groups[i]
+                merged = True
+                break
+            if merged:
+                break
+    return groups
 
 
 def _split_independent(ir: NotebookIR, groups: list[tuple[str, str | None, list[Stmt]]],
