@@ -21,6 +21,11 @@ from distill.convert.tidy import tidy
     ("def f(x=[1], *, y={}):\n    return x, y\n",
      "def f(x=None, *, y=None):\n    if x is None:\n        x = [1]\n    if y is None:\n        y = {}\n    return x, y\n"),
     ("def f():\n    fig, ax = g()\n    return ax\n", "def f():\n    _fig, ax = g()\n    return ax\n"),
+    ("x = ['$%dk' % (round(v / 1000)) for v in t]\n", "x = [f'${round(v / 1000)}k' for v in t]\n"),
+    ("def fetch(p):\n    t = tarfile.open(p)\n    t.extractall(path=p)\n    t.close()\n    return 1\n",
+     "def fetch(p):\n    with tarfile.open(p) as t:\n        t.extractall(path=p)\n    return 1\n"),
+    ("f = open('a')\ng = open('b')\ntext = f.read() + g.read()\ng.close()\nf.close()\n",
+     "with open('a') as f:\n    with open('b') as g:\n        text = f.read() + g.read()\n"),
 ])
 def test_each_rewrite(before: str, after: str) -> None:
     assert tidy(before) == after
@@ -40,6 +45,9 @@ def test_each_rewrite(before: str, after: str) -> None:
     "a, b = pair\n",  # module level: the linters only ask it of functions
     "def f():\n    a, b = g()\n    return locals()\n",
     "def f(x=[1]): return x\n",  # the body shares the line
+    "f = open('a')\ntext = f.read()\n",  # never closed: where it would close is not known
+    "f = open('a')\nf.close()\nprint(f.closed)\n",  # used after it is closed
+    "f = open('a'); text = f.read()\nf.close()\n",  # shares its line
 ])
 def test_left_as_it_is(code: str) -> None:
     assert tidy(code) == code

@@ -10,12 +10,15 @@ Responsibilities:
   - ``"{} of {}".format(a, b)`` → ``f"{a} of {b}"`` when every argument is a plain name,
     attribute, item or call of those, used once, and fits in the string's quotes;
   - ``"%s: %.2f" % (a, b)`` → ``f"{a}: {b:.2f}"`` for ``%s``, ``%r`` and ``%.Nf`` only
-    (``%d`` truncates a float, which ``{:d}`` refuses). NB: a single name on the right that
+    and ``%d`` of ``round(x)``, ``len(x)`` or ``int(x)`` (``%d`` truncates a float, which
+    ``{:d}`` refuses). NB: a single name on the right that
     holds a 1-tuple formats its item with ``%``, the tuple with an f-string; notebooks do not
     write that on purpose, and verify compares the values;
   - a mutable default (``def f(x=[])``) → ``None``, and the body starts with
     ``if x is None: x = []`` (a fresh value per call, as the author meant);
-  - a name a tuple assignment in a function binds and nothing reads → ``_name``.
+  - a name a tuple assignment in a function binds and nothing reads → ``_name``;
+  - ``f = open(...)``, ..., ``f.close()`` in one block → ``with open(...) as f:`` around the
+    statements between (the file closes where it did, and on an error too).
 
 Every rewrite is checked: the module must still parse, and the rewrites that change no
 expression (prefixes, parentheses, raw strings) must leave the same AST; a rewrite that
@@ -40,7 +43,16 @@ def tidy(code: str) -> str:
     for rewrite, same_tree in ((_string_prefixes, True), (_empty_bases, True), (_format_calls, False),
                                (_percent_formats, False), (_mutable_defaults, False), (_unused_unpacked, False)):
         code = _checked(code, rewrite, same_tree)
+    for _ in range(MAX_WITH_REWRITES):
+        rewritten = _checked(code, _closed_files, False)
+        if rewritten == code:
+            break
+        code = rewritten
     return code
+
+
+#: How many ``f = open(...)`` ... ``f.close()`` pairs one module may have rewritten (one per pass).
+MAX_WITH_REWRITES = 50
 
 
 def _checked(code: str, rewrite: Callable[[str, ast.Module], str], same_tree: bool) -> str:
@@ -137,7 +149,8 @@ def _empty_bases(code: str, tree: ast.Module) -> str:
 # -- str.format and % -> f-strings ---------------------------------------------------------
 
 def _simple(node: ast.expr) -> bool:
-    """A plain name, attribute, item, number or call of those: text that reads the same in an f-string."""
+    """A plain name, attribute, item, number, arithmetic or call of those: text that reads the
+    same in an f-string."""
     if isinstance(node, ast.Name):
         return True
     if isinstance(node, ast.Constant):
@@ -148,6 +161,10 @@ def _simple(node: ast.expr) -> bool:
         return _simple(node.value) and isinstance(node.slice, (ast.Name, ast.Constant)) and _simple(node.slice)
     if isinstance(node, ast.Call):
         return _simple(node.func) and all(_simple(a) for a in node.args) and not node.keywords
+    if isinstance(node, ast.BinOp):
+        return _simple(node.left) and _simple(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return _simple(node.operand)
     return False
 
 
@@ -226,7 +243,14 @@ def _format_calls(code: str, tree: ast.Module) -> str:
     return _apply(code, _outermost(edits))
 
 
-_PERCENT = re.compile(r"%(?:(%)|([sr])|(\d*\.\d+f))")
+_PERCENT = re.compile(r"%(?:(%)|([sr])|(\d*\.\d+f)|([di]))")
+#: Calls that return an int, so that ``%d`` of them is ``{x}``: ``round`` with one argument, ``len``, ``int``.
+_INT_CALLS = frozenset({"round", "len", "int"})
+
+
+def _int_valued(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _INT_CALLS \
+        and len(node.args) == 1 and not node.keywords
 
 
 def _percent_formats(code: str, tree: ast.Module) -> str:
@@ -257,6 +281,9 @@ def _percent_formats(code: str, tree: ast.Module) -> str:
                 continue
             if index >= len(texts):
                 ok = False
+                break
+            if match.group(4) and not _int_valued(values[index]):
+                ok = False  # NB: `%d` truncates a float, which `{:d}` refuses: only a known int is rewritten
                 break
             spec = "!r" if match.group(2) == "r" else (f":{match.group(3)}" if match.group(3) else "")
             parts.append("{" + texts[index] + spec + "}")
@@ -359,3 +386,65 @@ def _own_statements(function: ast.AST) -> list[ast.AST]:
             todo.extend(ast.iter_child_nodes(sub))
     return out
 
+
+
+# -- f = open(...) ... f.close() -----------------------------------------------------------
+
+def _closed_files(code: str, tree: ast.Module) -> str:
+    """The first ``f = *open(...)`` whose ``f.close()`` ends it in the same block, as a ``with``.
+
+    One rewrite per pass (``tidy`` runs it until nothing changes): the statements move, so the
+    positions of any other one would be stale.
+    """
+    from .emit import indent
+
+    lines = code.split("\n")
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            for i, opened in enumerate(block):
+                name = _opened(opened)
+                if name is None:
+                    continue
+                close = next((j for j in range(i + 1, len(block)) if _closes(block[j], name)), None)
+                if close is None or any(_mentions(later, name) for later in block[close + 1:]):
+                    continue
+                ending = block[close]
+                first_line = lines[opened.lineno - 1]
+                value = opened.value
+                value_end = value.end_lineno or value.lineno
+                if (opened.end_lineno or opened.lineno) != value_end or lines[ending.lineno - 1].strip() != f"{name}.close()":
+                    continue
+                pad = first_line[:opened.col_offset]
+                if pad.strip():
+                    continue
+                head = lines[opened.lineno - 1:value_end]
+                head[0] = pad + "with " + head[0][len(pad):].split("=", 1)[1].lstrip()
+                head[-1] = head[-1].rstrip() + f" as {name}:"
+                inner = "\n".join(lines[value_end:ending.lineno - 1])
+                body = indent(inner, "    ") if inner.strip() else pad + "    pass"
+                new = [*lines[:opened.lineno - 1], *head, body, *lines[ending.lineno:]]
+                return "\n".join(new)
+    return code
+
+
+def _opened(statement: ast.stmt) -> str | None:
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
+            and isinstance(statement.value, ast.Call):
+        func = statement.value.func
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if called == "open":
+            return statement.targets[0].id
+    return None
+
+
+def _closes(statement: ast.stmt, name: str) -> bool:
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) and not statement.value.args \
+        and isinstance(statement.value.func, ast.Attribute) and statement.value.func.attr == "close" \
+        and isinstance(statement.value.func.value, ast.Name) and statement.value.func.value.id == name
+
+
+def _mentions(statement: ast.stmt, name: str) -> bool:
+    return any(isinstance(sub, ast.Name) and sub.id == name for sub in ast.walk(statement))
