@@ -172,17 +172,19 @@ def test_queries_on_an_in_memory_database_build_it_first_and_run(tmp_path: Path)
     write_notebook(notebook, (
         "%load_ext sql\n%sql sqlite://",
         "%%sql\nCREATE TABLE t (name, n);\nINSERT INTO t VALUES ('a', 1);\nINSERT INTO t VALUES ('b', 2);",
-        "%%sql\nINSERT INTO t VALUES ('b', 5);",
-        "col = 'name'\nlow = 1",
+        "%%sql\nINSERT INTO t VALUES ('b', 5);\nINSERT INTO t VALUES ('b b', 7);",
+        "col = 'name'\nlow = 1\nwho = 'b b'",
         "%%sql rows <<\nSELECT * FROM t WHERE {col} = 'b' AND n > :low ORDER BY n",
+        "%%sql named <<\nSELECT n FROM t WHERE name = '{who}'",
     ))
     project = tmp_path / "proj"
     convert(notebook, project)
-    assert (project / "queries" / "database_cell_3.sql").read_text().count("INSERT") == 3
+    assert (project / "queries" / "database_cell_3.sql").read_text().count("INSERT") == 4
     run = subprocess.run([sys.executable, "-m", "distill", "run", "-C", str(project)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     rows = distill.load("rows", project=project)
     assert rows.to_dict("list") == {"name": ["b", "b"], "n": [2, 5]}
+    assert distill.load("named", project=project).to_dict("list") == {"n": [7]}  # '{who}': text in quotes
     again = subprocess.run([sys.executable, "-m", "distill", "run", "-C", str(project)], capture_output=True, text=True)
     assert "cached" in again.stdout + again.stderr  # the query file and the SQL that builds the database are its inputs
 
@@ -218,3 +220,70 @@ def test_rewritten_helpers_give_the_notebook_values(tmp_path: Path) -> None:
     assert result.exit_code == 0, [(r.name, r.status, r.detail) for r in result.rows if r.status != "equal"]
     assert {"added", "only", "place", "doubled", "tally", "waves"} <= {r.name for r in result.rows if r.status == "equal"}
     assert "from numpy import cos, linspace, sin" in (project / "src" / "nb" / "pipeline.py").read_text()
+
+
+# -- found by review: each failed before its fix -------------------------------------------
+
+def _lib(files: dict[str, str]) -> dict[str, object]:
+    namespace: dict[str, object] = {}
+    exec(compile(files["src/nb/lib.py"], "lib.py", "exec"), namespace)
+    return namespace
+
+
+def test_a_global_assigned_on_some_paths_keeps_the_value_it_had(tmp_path: Path) -> None:
+    files = _build(tmp_path, "flag = False", "def f(x):\n    global flag\n    if x:\n        flag = True",
+                   "f(0)\nr = flag")
+    f = _lib(files)["f"]
+    assert callable(f) and f(0, flag=False) is False and f(1, flag=False) is True
+    assert "flag = f(0, flag=flag)" in files["src/nb/pipeline.py"]
+    never = _refusal(tmp_path, "def g(x):\n    global seen\n    if x:\n        seen = 1", "g(1)\nr = seen")
+    assert "`seen` may be left unassigned by a call" in never
+
+
+def test_the_result_of_a_function_that_sets_a_global_is_kept_first(tmp_path: Path) -> None:
+    files = _build(tmp_path, "total = 0", "def add(v):\n    global total\n    total += v",
+                   "x = add(1)\nx = add(2)\nr = (x, total)")
+    assert _lib(files)["add"](1, total=2) == (None, 3)  # type: ignore[operator]
+    code = files["src/nb/pipeline.py"]
+    # the first `x` is never read, but the call's binding of `total` stays
+    assert code.count("x, total = add(") == 2, code
+
+
+def test_a_class_taking_variables_is_tested_against_as_it_is_and_a_subclass_refused(tmp_path: Path) -> None:
+    cls = "class A:\n    def __init__(self, m=1):\n        self.m = m\n    def f(self, x):\n        return x * k * self.m"
+    files = _build(tmp_path, "k = 3", cls, "a = A(2)\nr = a.f(1)\nok = isinstance(a, A)")
+    assert "isinstance(a, A)" in files["src/nb/pipeline.py"] and "functools" not in files["src/nb/pipeline.py"]
+    message = _refusal(tmp_path, "k = 3", cls, "class B(A):\n    def __init__(self):\n        super().__init__(5)",
+                       "r = B().f(1)")
+    assert "class `A` reads the notebook variable(s) k, and cell 3 uses it other than by calling it" in message
+
+
+def test_a_constant_changed_in_place_is_not_copied_for_a_default(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, "lst = [1, 2]\nlst.append(3)\nN = len(lst)", "def f(n=N):\n    return n", "r = f()")
+    assert "`lst` is changed in place before the definition" in message
+    computed = _refusal(tmp_path, "import pandas as pd\nframe = pd.DataFrame({'a': [1]})",
+                        "def f(d=frame):\n    return d", "r = f()")
+    assert "`frame` is not a constant assigned before it" in computed
+
+
+def test_a_name_a_query_string_reads_is_not_an_unused_assignment(tmp_path: Path) -> None:
+    files = _build(tmp_path, "import pandas as pd", ("md", "## Load"),
+                   "df = pd.DataFrame({'a': [1, 5, 9]})\nt = 4\nbig = df.query('a > @t')\nt = 10",
+                   ("md", "## Next"), "n = len(big) + t")
+    assert "t = 4\n" in files["src/nb/pipeline.py"]
+
+
+def test_pylab_imports_numpy_names_that_shadow_builtins(tmp_path: Path) -> None:
+    files = _build(tmp_path, "%pylab inline", "a = array([[1, 2], [3, 4]])\ns = sum(a)\nm = round(2.5)\nn = len(a)")
+    assert "from numpy import array, round, sum\n" in files["src/nb/pipeline.py"]
+
+
+def test_a_global_only_read_is_a_parameter_and_not_declared(tmp_path: Path) -> None:
+    files = _build(tmp_path, "x = 1", "def f():\n    global x\n    return x + 1", "y = f()")
+    assert _lib(files)["f"](x=4) == 5  # type: ignore[operator]
+
+
+def test_a_heading_with_control_characters_is_plain_text(tmp_path: Path) -> None:
+    files = _build(tmp_path, ("md", "#\n\x00 heading"), ("md", "## A \x01title"), "y = 1")
+    code = files["src/nb/pipeline.py"]
+    assert "\x00" not in code and "\x01" not in code and "A title (from cell 3)" in code

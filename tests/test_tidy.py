@@ -18,8 +18,9 @@ from distill.convert.tidy import tidy
     ("m = '{0:.2f} {name!r}'.format(x.mean(), name=k)\n", "m = f'{x.mean():.2f} {k!r}'\n"),
     ("m = '%s at %.3f%%' % (a, b)\n", "m = f'{a} at {b:.3f}%'\n"),
     ("m = 'WIKI/%s' % ticker\n", "m = f'WIKI/{ticker}'\n"),
-    ("def f(x=[1], *, y={}):\n    return x, y\n",
-     "def f(x=None, *, y=None):\n    if x is None:\n        x = [1]\n    if y is None:\n        y = {}\n    return x, y\n"),
+    ("def f(x=[1], *, y={}):\n    return len(x) + len(y)\n",
+     "def f(x=None, *, y=None):\n    if x is None:\n        x = [1]\n    if y is None:\n        y = {}\n"
+     "    return len(x) + len(y)\n"),
     ("def f():\n    fig, ax = g()\n    return ax\n", "def f():\n    _fig, ax = g()\n    return ax\n"),
     ("x = ['$%dk' % (round(v / 1000)) for v in t]\n", "x = [f'${round(v / 1000)}k' for v in t]\n"),
     ("def fetch(p):\n    t = tarfile.open(p)\n    t.extractall(path=p)\n    t.close()\n    return 1\n",
@@ -46,6 +47,12 @@ def test_each_rewrite(before: str, after: str) -> None:
     "def f():\n    a, b = g()\n    return locals()\n",
     "def f(x=[1]): return x\n",  # the body shares the line
     "f = open('a')\ntext = f.read()\n",  # never closed: where it would close is not known
+    "def count(x, seen=[]):\n    seen.append(x)\n    return len(seen)\n",  # a cache: the shared default is meant
+    "def f(x, memo={}):\n    memo[x] = 1\n    return memo\n",
+    "def f(cols=[A]):\n    return len(cols)\n",  # the default reads a name
+    'def f(x=[1]):\n    """Only a docstring."""\n',
+    "def f(p):\n    _b = 5\n    a, b = p\n    return a + _b\n",  # `_b` is taken
+    "def f(df, bounds):\n    low, high = bounds\n    return df.query('a > @low and a < @high')\n",
     "f = open('a')\nf.close()\nprint(f.closed)\n",  # used after it is closed
     "f = open('a'); text = f.read()\nf.close()\n",  # shares its line
 ])

@@ -127,6 +127,8 @@ def helper_call_edits(tree: ast.AST, lines: list[str], helpers: dict[str, Helper
             continue
         keywords = ", ".join(f"{name}={(renames or {}).get(name, name)}" for name in helper.needs)
         parent = parents.get(node)
+        if helper.kind == "class" and not (isinstance(parent, ast.Call) and parent.func is node):
+            continue  # NB: `isinstance(a, A)` tests against the class itself (plan._class_use_problem)
         if isinstance(parent, ast.Call) and parent.func is node:
             end_line, end_col = parent.end_lineno or node.lineno, _char_col(lines, parent.end_lineno or node.lineno,
                                                                            parent.end_col_offset or 0) - 1
@@ -856,15 +858,9 @@ def _global_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Ed
 
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == helper.name)
     values = ", ".join(helper.sets)
-    edits: list[Edit] = []
+    edits = _global_statements_out(node, lines)
     for sub in own_nodes(node):
-        if isinstance(sub, ast.Global):
-            alone = lines[sub.lineno - 1].strip() == ast.unparse(sub) and sub.lineno < len(lines)
-            if alone and not _only_statement(node, sub):
-                edits.append(Edit(sub.lineno, 0, sub.lineno + 1, 0, ""))  # NB: the line goes
-            else:
-                edits.append(_statement_span(lines, sub, "pass"))
-        elif isinstance(sub, ast.Return):
+        if isinstance(sub, ast.Return):
             if not helper.returns:
                 edits.append(_statement_span(lines, sub, f"return {values}"))
             elif sub.value is None:
@@ -883,7 +879,23 @@ def _global_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Ed
     return edits
 
 
-def _only_statement(function: ast.FunctionDef, statement: ast.stmt) -> bool:
+def _global_statements_out(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> list[Edit]:
+    """Edits that take out the function's `global` statements (its names are parameters now:
+    a name cannot be both)."""
+    from .plan import own_nodes
+
+    edits: list[Edit] = []
+    for sub in own_nodes(node):
+        if isinstance(sub, ast.Global):
+            alone = lines[sub.lineno - 1].strip() == ast.unparse(sub) and sub.lineno < len(lines)
+            if alone and not _only_statement(node, sub):
+                edits.append(Edit(sub.lineno, 0, sub.lineno + 1, 0, ""))  # NB: the line goes
+            else:
+                edits.append(_statement_span(lines, sub, "pass"))
+    return edits
+
+
+def _only_statement(function: ast.FunctionDef | ast.AsyncFunctionDef, statement: ast.stmt) -> bool:
     """Whether ``statement`` is alone in its block, so that leaving it out would leave the block empty."""
     from .plan import own_nodes
 
@@ -900,7 +912,11 @@ def _signature_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list
                  and n.name == helper.name), None)
     if node is None:
         return []
-    return _keyword_edits(node, lines, helper.needs)
+    edits = _keyword_edits(node, lines, helper.needs)
+    if not helper.sets and any(isinstance(sub, ast.Global) and set(sub.names) & set(helper.needs)
+                               for sub in ast.walk(node)):
+        edits += _global_statements_out(node, lines)  # NB: `global x` only read: x is a parameter now
+    return edits
 
 
 def _keyword_edits(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str], names: tuple[str, ...]
@@ -940,17 +956,20 @@ RUN_QUERY = '''def run_query(sql_file, database, parameters, setup=None):
     ``database`` is a SQLite file (a ``Path``), a SQLAlchemy URL, or ``None``: a new SQLite
     database in memory, built by running the SQL file ``setup`` first. A ``:name`` in the
     query is bound to ``parameters[name]``; a ``{name}`` is replaced by its value, which must be
-    a number or a plain name (a column or a table).
+    a number or a plain name (a column or a table), or, written ``'{name}'``, text without a quote.
     """
     import pandas as pd
 
     def put(match):
-        value = parameters[match.group(1)]
+        name = match.group(1) or match.group(2)
+        value = parameters[name]
+        if match.group(1) and "'" not in str(value):
+            return f"'{value}'"  # NB: written in quotes, '{name}': any text without a quote
         if isinstance(value, (int, float)) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value)):
             return str(value)
-        raise ValueError(f"{{{match.group(1)}}} in {sql_file} must be a number or a name, not {value!r}")
+        raise ValueError(f"{{{name}}} in {sql_file} must be a number or a name, not {value!r}")
 
-    query = re.sub(r"\\{(\\w+)\\}", put, Path(sql_file).read_text())
+    query = re.sub(r"'\\{(\\w+)\\}'|\\{(\\w+)\\}", put, Path(sql_file).read_text())
     if isinstance(database, Path):
         with contextlib.closing(sqlite3.connect(database)) as connection:
             return pd.read_sql_query(query, connection, params=parameters)

@@ -28,7 +28,7 @@ from .transforms import Log, magic_calls
 
 Kind = Literal["import", "helper", "param", "setup", "display", "figure", "query", "code", "blank"]
 
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 _HTML_HEADING = re.compile(r"<h([1-6])[^>]*>(.*?)</h\1>", re.IGNORECASE | re.DOTALL)
 
 #: Builtins a bare expression may call and still only display.
@@ -305,9 +305,10 @@ def _heading(markdown: str) -> str | None:
 def plain_text(text: str) -> str:
     """Markdown inline text as plain text: a link as its words, no emphasis or code marks, no tags."""
     text = re.sub(r"<[^>]+>", "", text)
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text)  # NB: control characters (a NUL does not even parse)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
     # NB: a backslash (markdown's escape, LaTeX) or a double quote would end up in a docstring
-    return re.sub(r"[*_`\\\"]", "", text).strip()
+    return re.sub(r"\s+", " ", re.sub(r"[*_`\\\"]", "", text)).strip()
 
 
 def _start_line(node: ast.stmt) -> int:

@@ -648,8 +648,11 @@ def _secret_literals(ir: NotebookIR, params: dict[str, Param], exprs: dict[int, 
                     if secret_kind(string.context, string.value) is not None}
         if not contexts:
             continue
+        # NB: a part of an f-string cannot be replaced by an expression of its own: still refused
+        in_fstrings = {id(part) for node in s.subnodes if isinstance(node, ast.JoinedStr) for part in node.values}
         for node in s.subnodes:
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in contexts:
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in contexts \
+                    and id(node) not in in_fstrings:
                 context = contexts[node.value]
                 variable = variables.get(node.value)
                 if variable is None:
@@ -815,11 +818,17 @@ def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> tuple[dict[s
         if s.kind != "helper":
             continue
         for fn in s.analysis.functions:
+            # NB: a call that keeps the result (`x = add(1)`) gets it first, even a None
+            returns = _returns_value(s.node) or any(_assigned_call(o.node, fn.name) for o in ir.statements)
             helpers[fn.name] = Helper(fn.name, s, fn.kind, mutates=tuple(dict.fromkeys((*fn.mutates, *fn.writes))),
-                                      sets=tuple(sorted(fn.writes)), returns=_returns_value(s.node))
+                                      sets=tuple(sorted(fn.writes)), returns=returns)
             direct[fn.name] = set(fn.reads)
             if fn.writes:
-                why = _global_problem(ir, s, fn.name)
+                # NB: one bound before the definition is passed in, so a path that does not assign it
+                #     returns the value it had, as the notebook kept it
+                bound_before = {n for o in ir.statements if o.position < s.position for n in o.binds}
+                direct[fn.name] |= set(fn.writes) & bound_before
+                why = _global_problem(ir, s, fn.name) or _maybe_unassigned(s.node, set(fn.writes) - bound_before)
                 if why is not None:
                     log.refusals.append(_refusal(s, f"{fn.kind} `{fn.name}` assigns the notebook variable(s) "
                                                     f"{', '.join(fn.writes)} with `global`, and {why}",
@@ -839,7 +848,8 @@ def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> tuple[dict[s
     constants = _definition_constants(ir, helpers, not_data, log)
     for name, helper in helpers.items():
         if helper.kind == "class" and helper.needs:
-            why = class_needs_problem(helper, {n for n, h in helpers.items() if h.needs})
+            why = class_needs_problem(helper, {n for n, h in helpers.items() if h.needs}) \
+                or _class_use_problem(ir, helper)
             if why is not None:
                 log.refusals.append(_refusal(helper.stmt, f"class `{name}` reads the notebook variable(s) "
                                                           f"{', '.join(helper.needs)}, and {why}",
@@ -853,9 +863,10 @@ def _definition_constants(ir: NotebookIR, helpers: dict[str, Helper], not_data: 
     base class, a class attribute), which ``lib.py`` must define before it.
 
     NB: def fetch(url=HOUSING_URL): ...   reads HOUSING_URL once, when the cell runs: unlike a
-        read in the body, it cannot become a parameter. A constant bound once, by a statement
-        that reads only imports, builtins and other such constants, is copied into lib.py (the
-        default then has the value it had in the notebook); anything else is refused.
+        read in the body, it cannot become a parameter. The binding in force there, when its
+        value is pure (literals, operators, ``PURE_CALLS`` like ``os.path.join``) of imports,
+        builtins and other such constants, and nothing changed it in place since, is copied
+        into lib.py (the default then has the value it had in the notebook); else refused.
     """
 
     binders: dict[str, list[Stmt]] = {}
@@ -878,8 +889,11 @@ def _definition_constants(ir: NotebookIR, helpers: dict[str, Helper], not_data: 
             # NB: the binding in force when the definition ran; a later one does not change a default
             found = next((b for b in reversed(binders.get(name, [])) if b.position < before), None)
             why = None
-            if found is None or found.kind not in ("code", "param") or not isinstance(found.node, (ast.Assign, ast.AnnAssign)):
+            if found is None or found.kind not in ("code", "param") or not isinstance(found.node, (ast.Assign, ast.AnnAssign)) \
+                    or found.node.value is None or not _pure(found.node.value):
                 why = f"`{name}` is not a constant assigned before it"
+            elif any(name in o.mutates for o in ir.statements if found.position < o.position < helper.stmt.position):
+                why = f"`{name}` is changed in place before the definition"
             elif by_name.get(name, found) is not found:
                 why = f"`{name}` is bound again between the definitions that read it"
             if why is not None:
@@ -895,6 +909,28 @@ def _definition_constants(ir: NotebookIR, helpers: dict[str, Helper], not_data: 
                 chosen[found.position] = found
                 wanted.extend((n, found.position) for n in found.reads if n not in not_data)
     return tuple(chosen[k] for k in sorted(chosen))
+
+
+def _class_use_problem(ir: NotebookIR, helper: Helper) -> str | None:
+    """Why the uses of a class that now takes notebook variables in ``__init__`` cannot all pass
+    them, or ``None``: each use must call it (``A(...)``) or test against it (``isinstance(a, A)``)."""
+    for s in ir.statements:
+        if s.position == helper.stmt.position or helper.name not in s.reads and s.kind != "helper":
+            continue
+        allowed: set[int] = set()
+        for sub in s.subnodes:
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                if sub.func.id == helper.name:
+                    allowed.add(id(sub.func))
+                elif sub.func.id in ("isinstance", "issubclass") and len(sub.args) == 2:
+                    tested = sub.args[1].elts if isinstance(sub.args[1], ast.Tuple) else [sub.args[1]]
+                    allowed.update(id(t) for t in tested)
+        for sub in s.subnodes:
+            if isinstance(sub, ast.Name) and sub.id == helper.name and isinstance(sub.ctx, ast.Load) \
+                    and id(sub) not in allowed:
+                return (f"cell {s.cell} uses it other than by calling it or testing against it "
+                        f"(line {s.line + sub.lineno - 1}), where the values could not be passed")
+    return None
 
 
 def _returns_value(node: ast.stmt) -> bool:
@@ -938,6 +974,28 @@ def _global_problem(ir: NotebookIR, definition: Stmt, name: str) -> str | None:
                 return (f"cell {s.cell} uses it other than as a statement of its own (`{name}(...)` or "
                         f"`x = {name}(...)`), line {s.line + read.lineno - 1}")
     return None
+
+
+def _assigned_call(tree: ast.AST, name: str) -> bool:
+    """Whether ``tree`` has ``x = name(...)`` (the call's result kept)."""
+    return any(isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Call) and isinstance(sub.value.func, ast.Name)
+               and sub.value.func.id == name for sub in ast.walk(tree))
+
+
+def _maybe_unassigned(node: ast.stmt, names: set[str]) -> str | None:
+    """Why one of ``names`` (assigned with `global`, bound nowhere before) may be left unassigned
+    by a call, or ``None`` when each is assigned by a top-level statement before any `return`."""
+    if not names or not isinstance(node, FUNCTIONS):
+        return None
+    assigned: set[str] = set()
+    for statement in node.body:
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            assigned |= {sub.id for t in targets for sub in ast.walk(t) if isinstance(sub, ast.Name)}
+        if any(isinstance(sub, (ast.Return, ast.Raise)) for sub in ast.walk(statement)) or names <= assigned:
+            break
+    missing = sorted(names - assigned)
+    return f"`{missing[0]}` may be left unassigned by a call, and no cell binds it before" if missing else None
 
 
 def _called_as_a_statement(tree: ast.AST, name: ast.Name) -> bool:
@@ -1473,10 +1531,14 @@ def _dead_stores(steps: list[StepPlan], helpers: dict[str, Helper], inline: dict
         live = {name for name, _ in step.outputs}
         dropped: set[int] = set()
         value_only: set[int] = set()
+        if any(isinstance(sub, ast.Name) and sub.id in _NAMESPACE_READERS for s in step.statements for sub in s.subnodes):
+            out.append(step)  # NB: `locals()`, `eval`: any name may be read
+            continue
         for s in reversed(step.statements if step.kind != "query" else ()):
             node = s.node
+            sets_globals = any(helpers[n].sets for n in s.reads if n in helpers)
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and not s.results \
-                    and s.kind != "param":
+                    and s.kind != "param" and not sets_globals:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if len(targets) == 1 and isinstance(targets[0], ast.Name):
                     name = targets[0].id
@@ -1487,6 +1549,7 @@ def _dead_stores(steps: list[StepPlan], helpers: dict[str, Helper], inline: dict
                         value_only.add(s.position)
                     live.discard(name)  # NB: this binding is the one read below; an earlier one is not
             live.update(s.reads)
+            live.update(_string_reads(s))
             for name in s.reads:
                 if name in helpers:
                     live.update(helpers[name].needs)
@@ -1499,6 +1562,17 @@ def _dead_stores(steps: list[StepPlan], helpers: dict[str, Helper], inline: dict
                            params=tuple(p for p in step.params if p in used),
                            inputs=tuple((n, v) for n, v in step.inputs if n in used)))
     return out
+
+
+#: Calls that read a scope's names by string: where they are, no assignment is known to be unused.
+_NAMESPACE_READERS = frozenset({"locals", "vars", "eval", "exec", "globals"})
+_AT_NAME = re.compile(r"@([A-Za-z_]\w*)")
+
+
+def _string_reads(s: Stmt) -> set[str]:
+    """Names a statement reads inside strings: ``df.query("a > @low")`` reads ``low``."""
+    return {match for node in s.subnodes if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and "@" in node.value for match in _AT_NAME.findall(node.value)}
 
 
 def _pure(node: ast.expr) -> bool:

@@ -279,7 +279,7 @@ def _unique(refusals: list[Refusal]) -> list[Refusal]:
 def _title(nb: Notebook) -> str:
     for cell in nb.cells:
         if cell.kind == "markdown":
-            match = re.search(r"^\s{0,3}#\s+(.+?)\s*$", cell.source, re.MULTILINE)
+            match = re.search(r"^[ \t]{0,3}#[ \t]+(.+?)[ \t]*$", cell.source, re.MULTILINE)
             if match:
                 return plain_text(match.group(1)).replace('"', "").strip() or "Notebook"
     return nb.path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or "Notebook"

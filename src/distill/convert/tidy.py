@@ -322,12 +322,18 @@ def _mutable_defaults(code: str, tree: ast.Module) -> str:
         positional = [*args.posonlyargs, *args.args]
         pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True))
         pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
-        mutable = [(a, d) for a, d in pairs if isinstance(d, (ast.List, ast.Dict, ast.Set))]
+        # NB: only a default of literals, in a function that never changes, keeps or hands on the
+        #     value: a cache (`seen=[]` appended to) relies on the shared default
+        mutable = [(a, d) for a, d in pairs if isinstance(d, (ast.List, ast.Dict, ast.Set))
+                   and not any(isinstance(sub, ast.Name) for sub in ast.walk(d)) and _only_read(node, a.arg)]
         if not mutable:
             continue
         body = node.body
-        first = body[1] if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str) else body[0]
+        docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str)
+        if docstring and len(body) == 1:
+            continue
+        first = body[1] if docstring else body[0]
         if first.lineno == node.lineno:
             continue
         pad = lines[first.lineno - 1][:first.col_offset]
@@ -347,6 +353,43 @@ def _mutable_defaults(code: str, tree: ast.Module) -> str:
     return _apply(code, edits)
 
 
+#: Methods that read a list, dict or set without changing it.
+_READING_METHODS = frozenset({"copy", "get", "keys", "values", "items", "index", "count", "issubset", "issuperset",
+                              "union", "intersection", "difference", "symmetric_difference", "isdisjoint"})
+
+
+def _only_read(function: ast.AST, name: str) -> bool:
+    """Whether the function only reads its parameter ``name``: no method that may change it, no
+    item or attribute stored, no `+=`, not rebound, returned, kept or given to a call."""
+    parents: dict[ast.AST, ast.AST] = {}
+    for sub in ast.walk(function):
+        for child in ast.iter_child_nodes(sub):
+            parents[child] = sub
+    for sub in ast.walk(function):
+        if not (isinstance(sub, ast.Name) and sub.id == name):
+            continue
+        if not isinstance(sub.ctx, ast.Load):
+            return False
+        parent = parents.get(sub)
+        if isinstance(parent, ast.Attribute):
+            if parent.attr not in _READING_METHODS or not isinstance(parents.get(parent), ast.Call):
+                return False
+        elif isinstance(parent, ast.Subscript):
+            if not isinstance(parent.ctx, ast.Load):
+                return False
+        elif not (isinstance(parent, ast.Compare)
+                  or isinstance(parent, (ast.For, ast.comprehension)) and parent.iter is sub
+                  or isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name)
+                  and parent.func.id in _READING_CALLS):
+            return False
+    return True
+
+
+#: Builtins that read an argument without changing or keeping it.
+_READING_CALLS = frozenset({"len", "list", "tuple", "sorted", "set", "dict", "min", "max", "sum", "any", "all",
+                            "enumerate", "zip", "str", "repr", "print", "iter", "reversed"})
+
+
 # -- a, unused = pair ----------------------------------------------------------------------
 
 def _unused_unpacked(code: str, tree: ast.Module) -> str:
@@ -356,7 +399,12 @@ def _unused_unpacked(code: str, tree: ast.Module) -> str:
     for node in ast.walk(tree):
         if not isinstance(node, FUNCTIONS):
             continue
-        mentioned = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Store)}
+        mentioned = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)
+                     and not isinstance(sub.ctx, ast.Store)}
+        everywhere = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)} \
+            | {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
+        # NB: a name inside a string may be read by it (`df.query("a > @low")`)
+        texts = " ".join(sub.value for sub in ast.walk(node) if isinstance(sub, ast.Constant) and isinstance(sub.value, str))
         declared = {name for sub in ast.walk(node) if isinstance(sub, (ast.Global, ast.Nonlocal)) for name in sub.names}
         if any(isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("locals", "vars", "eval")
                for sub in ast.walk(node)):
@@ -370,7 +418,8 @@ def _unused_unpacked(code: str, tree: ast.Module) -> str:
                 for element in ast.walk(target):
                     if isinstance(element, ast.Name) and isinstance(element.ctx, ast.Store) \
                             and not element.id.startswith("_") and element.id not in mentioned \
-                            and element.id not in declared:
+                            and element.id not in declared and f"_{element.id}" not in everywhere \
+                            and not re.search(rf"\b{re.escape(element.id)}\b", texts):
                         start, end = _span(code, starts, element)
                         edits.append((start, end, f"_{element.id}"))
     return _apply(code, edits)

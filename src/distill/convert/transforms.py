@@ -332,8 +332,9 @@ def explicit_star_imports(sources: list[str], log: Log) -> list[str]:
     return out
 
 
-def _free_names(sources: list[str]) -> set[str]:
-    """The names the notebook reads and binds nowhere (not builtins): what an import must bring."""
+def _free_names(sources: list[str], *, builtins: bool = False) -> set[str]:
+    """The names the notebook reads and binds nowhere (not builtins, unless ``builtins``): what an
+    import must bring."""
     from ..analysis.cells import analyze_cell
     from ..notebook.flow import BUILTIN_NAMES
 
@@ -344,7 +345,7 @@ def _free_names(sources: list[str]) -> set[str]:
         wanted.update(use.name for use in a.uses)
         for fn in a.functions:
             wanted.update(fn.reads)
-    return {name for name in wanted if name not in defined and name not in BUILTIN_NAMES}
+    return {name for name in wanted if name not in defined and (builtins or name not in BUILTIN_NAMES)}
 
 
 #: What ``%pylab --no-import-all`` still binds.
@@ -373,7 +374,8 @@ def pylab_imports(sources: list[str], log: Log) -> list[str]:
 
     if not any(call.kind == "line" and call.name == "pylab" for code in sources for call in _magic_calls(code, log)):
         return sources
-    free = _free_names(sources)
+    # NB: `%pylab` binds numpy's `sum`, `round`, `max`, … over the builtins: they are imported too
+    free = _free_names(sources, builtins=True)
     out = []
     for index, code in enumerate(sources):
         lines = code.split("\n")
@@ -502,7 +504,7 @@ def shell_value(command: str) -> tuple[str, str] | None:
 
 #: ``COMMAND [2>&1] | grep [-i] [-v] WORD``: a simple command's lines, kept when they hold a plain word.
 _GREP = re.compile(r"^(?P<command>[^|]+?)\s*(?P<both>2>&1)?\s*\|\s*grep\s+(?P<flags>(?:-[iv]\s+)*)"
-                   r"(?P<word>[\w.\-+/:=@%]+)\s*$")
+                   r"(?P<word>[\w\-+/:=@%]+)\s*$")  # NB: no `.`, which grep reads as any character
 
 
 def _grep_filter(command: str) -> tuple[str, str] | None:

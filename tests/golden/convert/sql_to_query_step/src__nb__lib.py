@@ -16,17 +16,20 @@ def run_query(sql_file, database, parameters, setup=None):
     ``database`` is a SQLite file (a ``Path``), a SQLAlchemy URL, or ``None``: a new SQLite
     database in memory, built by running the SQL file ``setup`` first. A ``:name`` in the
     query is bound to ``parameters[name]``; a ``{name}`` is replaced by its value, which must be
-    a number or a plain name (a column or a table).
+    a number or a plain name (a column or a table), or, written ``'{name}'``, text without a quote.
     """
     import pandas as pd
 
     def put(match):
-        value = parameters[match.group(1)]
+        name = match.group(1) or match.group(2)
+        value = parameters[name]
+        if match.group(1) and "'" not in str(value):
+            return f"'{value}'"  # NB: written in quotes, '{name}': any text without a quote
         if isinstance(value, (int, float)) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value)):
             return str(value)
-        raise ValueError(f"{{{match.group(1)}}} in {sql_file} must be a number or a name, not {value!r}")
+        raise ValueError(f"{{{name}}} in {sql_file} must be a number or a name, not {value!r}")
 
-    query = re.sub(r"\{(\w+)\}", put, Path(sql_file).read_text())
+    query = re.sub(r"'\{(\w+)\}'|\{(\w+)\}", put, Path(sql_file).read_text())
     if isinstance(database, Path):
         with contextlib.closing(sqlite3.connect(database)) as connection:
             return pd.read_sql_query(query, connection, params=parameters)
