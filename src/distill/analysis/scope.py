@@ -489,3 +489,16 @@ def module_reads(node: ast.AST, names: frozenset[str] | set[str]
     visit(node)
     found.sort(key=lambda pair: (pair[0].lineno, pair[0].col_offset))
     return found
+
+
+def own_nodes(node: ast.AST) -> list[ast.AST]:
+    """The nodes of a function's (or module's) body, without those of the functions, lambdas
+    and classes inside it: what runs in its own scope when it runs."""
+    out: list[ast.AST] = []
+    todo = list(ast.iter_child_nodes(node))
+    while todo:
+        sub = todo.pop()
+        out.append(sub)
+        if not isinstance(sub, (*FUNCTIONS, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(sub))
+    return out

@@ -854,7 +854,7 @@ def _global_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Ed
             total += v           ->         return total
     Its own result, if it has one, comes first: ``return x`` -> ``return x, total``.
     """
-    from .plan import own_nodes
+    from ..analysis.scope import own_nodes
 
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == helper.name)
     values = ", ".join(helper.sets)
@@ -882,7 +882,7 @@ def _global_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Ed
 def _global_statements_out(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> list[Edit]:
     """Edits that take out the function's `global` statements (its names are parameters now:
     a name cannot be both)."""
-    from .plan import own_nodes
+    from ..analysis.scope import own_nodes
 
     edits: list[Edit] = []
     for sub in own_nodes(node):
@@ -897,7 +897,7 @@ def _global_statements_out(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: 
 
 def _only_statement(function: ast.FunctionDef | ast.AsyncFunctionDef, statement: ast.stmt) -> bool:
     """Whether ``statement`` is alone in its block, so that leaving it out would leave the block empty."""
-    from .plan import own_nodes
+    from ..analysis.scope import own_nodes
 
     for sub in [function, *own_nodes(function)]:
         for field in ("body", "orelse", "finalbody"):

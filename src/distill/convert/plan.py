@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..analysis.cells import FileAccess, dotted_name, recursion_room
 from ..analysis.reads import constant_path, find_reads
-from ..analysis.scope import FUNCTIONS, module_reads
+from ..analysis.scope import FUNCTIONS, module_reads, own_nodes
 from ..notebook.flow import BUILTIN_NAMES
 from .ir import NOT_LITERAL, NotebookIR, Stmt, literal_value
 from .transforms import Log, Note, Refusal
@@ -936,18 +936,6 @@ def _class_use_problem(ir: NotebookIR, helper: Helper) -> str | None:
 def _returns_value(node: ast.stmt) -> bool:
     """Whether function ``node`` returns a value anywhere (not counting the functions inside it)."""
     return any(isinstance(sub, ast.Return) and sub.value is not None for sub in own_nodes(node))
-
-
-def own_nodes(node: ast.AST) -> list[ast.AST]:
-    """The nodes of a function's body, without those of the functions, lambdas and classes inside it."""
-    out: list[ast.AST] = []
-    todo = list(ast.iter_child_nodes(node))
-    while todo:
-        sub = todo.pop()
-        out.append(sub)
-        if not isinstance(sub, (*FUNCTIONS, ast.Lambda, ast.ClassDef)):
-            todo.extend(ast.iter_child_nodes(sub))
-    return out
 
 
 def _global_problem(ir: NotebookIR, definition: Stmt, name: str) -> str | None:

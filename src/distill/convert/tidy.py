@@ -35,7 +35,7 @@ import tokenize
 import warnings
 from collections.abc import Callable
 
-from ..analysis.scope import FUNCTIONS
+from ..analysis.scope import FUNCTIONS, own_nodes
 
 
 def tidy(code: str) -> str:
@@ -409,7 +409,7 @@ def _unused_unpacked(code: str, tree: ast.Module) -> str:
         if any(isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("locals", "vars", "eval")
                for sub in ast.walk(node)):
             continue
-        for sub in _own_statements(node):
+        for sub in own_nodes(node):
             if not isinstance(sub, ast.Assign):
                 continue
             for target in sub.targets:
@@ -425,15 +425,6 @@ def _unused_unpacked(code: str, tree: ast.Module) -> str:
     return _apply(code, edits)
 
 
-def _own_statements(function: ast.AST) -> list[ast.AST]:
-    out: list[ast.AST] = []
-    todo = list(ast.iter_child_nodes(function))
-    while todo:
-        sub = todo.pop()
-        out.append(sub)
-        if not isinstance(sub, (*FUNCTIONS, ast.Lambda, ast.ClassDef)):
-            todo.extend(ast.iter_child_nodes(sub))
-    return out
 
 
 
