@@ -47,6 +47,9 @@ READ_CASES = [
     ("env-get", "import os\ndef f():\n    return os.environ.get('A', '1'), os.getenv('B')\n", {"os": "os"}, {("env", "A"), ("env", "B")}),
     ("env-write", "import os\ndef f():\n    os.environ['X'] = '1'\n", {"os": "os"}, set()),
     ("param-path", "def f(path):\n    return open(path).read()\n", {}, set()),
+    ("param-default-path", "D = 'data/x.csv'\ndef f(path=D, n=None):\n    return open(path).read()\n", {},
+     {("file", "data/x.csv")}),
+    ("param-default-none", "def f(path=None):\n    return open(path).read()\n", {}, set()),
     ("computed-path", "def f():\n    return open('conf/' + name()).read()\n", {}, {("unresolved", "open('conf/' + name())")}),
     ("f-string-of-call", "def f():\n    return open(f'conf/{name()}.json')\n", {}, {("unresolved", "open(f'conf/{name()}.json')")}),
     ("environ-whole", "import os\ndef f():\n    return dict(os.environ)\n", {"os": "os"}, {("unresolved", "os.environ as a whole")}),
@@ -96,6 +99,37 @@ def test_a_file_a_helper_opens_is_part_of_the_key(make_project) -> None:
     import distill
 
     assert distill.load("scaled", project=root) == 30
+
+
+DEFAULT_READS = """
+import pandas as pd
+
+from distill import step
+
+DATA = "data.csv"
+
+
+def load(path=DATA):
+    return pd.read_csv(path)
+
+
+@step
+def total() -> int:
+    return int(load()["a"].sum())
+"""
+
+
+def test_a_file_a_helper_reads_through_its_default_is_part_of_the_key(make_project) -> None:
+    """A helper whose parameter defaults to a path (what convert writes for `def f(path=DATA)`)
+    reads that file when called without one: a changed file re-runs the step."""
+    root = make_project({"pipe.py": DEFAULT_READS, "data.csv": "a\n1\n2\n"})
+    cli(root, "run", check=0)
+    write(root / "data.csv", "a\n5\n")
+    assert status_json(root)["total"]["reasons"] == ["file data.csv changed"]
+    assert ran_steps(cli(root, "run", check=0)) == {"total"}
+    import distill
+
+    assert distill.load("total", project=root) == 5
 
 
 MODULE_LEVEL = """

@@ -16,7 +16,8 @@ Readers: ``open``/``io.open`` (not for writing), ``Path(...).read_text/read_byte
 A path is resolved from literals, f-strings of literals, module constants (``DATA =
 "data/x.csv"``), ``Path(...)``, ``/`` and ``+`` joins, ``os.path.join`` and single local
 assignments. A path built from a function parameter is the caller's business (a step's
-``Path`` param is a data input already) and is not reported. Pure: source in, records out.
+``Path`` param is a data input already) and is not reported, unless the parameter's default
+is a known path: ``def load(path=DATA)`` reads DATA's file. Pure: source in, records out.
 """
 
 from __future__ import annotations
@@ -232,6 +233,28 @@ def _locals(node: ast.AST) -> tuple[frozenset[str], dict[str, ast.expr | None]]:
     return frozenset(params), assigned
 
 
+def _path_defaults(node: ast.AST, constants: Mapping[str, ast.expr], modules: Mapping[str, str],
+                   file: str | None) -> dict[str, ast.expr]:
+    """A function's parameters whose default value is a path known from source, with that value."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return {}
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
+    context = _Context(constants, modules, frozenset(), frozenset(), {}, file)
+    found: dict[str, ast.expr] = {}
+    for arg, default in pairs:
+        if isinstance(default, ast.Constant) and not isinstance(default.value, str):
+            continue  # NB: `None`, a number: nothing to read
+        try:
+            context.path(default)
+        except (_Unresolved, _FromParam):
+            continue
+        found[arg.arg] = default
+    return found
+
+
 def _over_listings(node: ast.AST) -> set[str]:
     """Loop variables over a local name assigned once to a listing of files, which is a read
     already: ``paths = sorted(glob.glob("in/*.csv")); [pd.read_csv(p) for p in paths]``."""
@@ -275,6 +298,12 @@ def find_reads(
     """
     functions = functions or {}
     params, local = _locals(node)
+    # NB: a parameter whose default is a known path reads that file when the caller passes none:
+    #     def load(path=DATA): return pd.read_csv(path)   reads DATA's file
+    defaults = _path_defaults(node, constants, modules, file)
+    if defaults:
+        params = params - set(defaults)
+        constants = {**constants, **defaults}
     # NB: a module imported inside the function is as much a module as one imported above it:
     #     def f(): import glob; return glob.glob("in/*.csv")
     inner = {

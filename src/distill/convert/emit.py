@@ -672,7 +672,8 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
         lines.append("import functools")
     if "os" in names and "os" not in ir.import_names:
         lines.append("import os")  # NB: a secret read with os.environ
-    if (any(p.is_path for p in plan.params.values()) or "Path" in needs) and "Path" not in ir.import_names:
+    if (any(plan.params[n].is_path for step in plan.steps for n in step.params) or "Path" in needs) \
+            and "Path" not in ir.import_names:
         lines.append("from pathlib import Path")
     if "pyplot" in needs and pyplot not in ir.import_names:
         lines.append(f"import matplotlib.pyplot as {pyplot}")
