@@ -290,3 +290,11 @@ def test_a_heading_with_control_characters_is_plain_text(tmp_path: Path) -> None
     files = _build(tmp_path, ("md", "#\n\x00 heading"), ("md", "## A \x01title"), "y = 1")
     code = files["src/nb/pipeline.py"]
     assert "\x00" not in code and "\x01" not in code and "A title (from cell 3)" in code
+
+
+def test_sql_placeholders_bound_or_put_into_the_text_as_the_magic_did() -> None:
+    from distill.convert.plan import _placeholders
+
+    text, names = _placeholders("SELECT * FROM t WHERE a > :low AND b = '$who' AND {col} = 1 AND c < $high")
+    assert text == "SELECT * FROM t WHERE a > :low AND b = '{who}' AND {col} = 1 AND c < {high}"
+    assert names == ["low", "who", "col", "high"]

@@ -672,11 +672,11 @@ _CHANGES = re.compile(r"^\s*(create|insert|update|delete|drop|alter|replace|atta
 
 
 def _placeholders(sql: str) -> tuple[str, list[str]]:
-    """``sql`` with every bound placeholder written ``:name``, and the names in order of first use.
+    """``sql`` with its placeholders in the query file's two forms, and the names in order of first use.
 
-    NB: notebooks write bound placeholders two ways; the query file uses one. `{name}` is not
-        bound but put into the text (it can name a column), and stays as it is:
-        WHERE a > :low AND b < $high AND {col} = 1  ->  WHERE a > :low AND b < :high AND {col} = 1
+    NB: `:name` is bound as a value; `$name` and `{name}` are put into the text, as the notebook's
+        SQL magic did (they can name a column, or sit in quotes), written `{name}`:
+        WHERE a > :low AND b < '$who' AND {col} = 1  ->  WHERE a > :low AND b < '{who}' AND {col} = 1
     """
     names: list[str] = []
 
@@ -684,7 +684,7 @@ def _placeholders(sql: str) -> tuple[str, list[str]]:
         name = next(g for g in match.groups() if g)
         if name not in names:
             names.append(name)
-        return match.group(0) if match.group(3) else f":{name}"
+        return f":{name}" if match.group(1) else f"{{{name}}}"
 
     return _SQL_NAME.sub(bind, sql), names
 
