@@ -23,6 +23,9 @@ from distill.convert.tidy import tidy
      "    return len(x) + len(y)\n"),
     ("def f():\n    fig, ax = g()\n    return ax\n", "def f():\n    _fig, ax = g()\n    return ax\n"),
     ("x = ['$%dk' % (round(v / 1000)) for v in t]\n", "x = [f'${round(v / 1000)}k' for v in t]\n"),
+    ("def f(axes=[0, 1]):\n    plt.axis(axes)\n    return np.linspace(axes[0], axes[1], 3)\n",
+     "def f(axes=None):\n    if axes is None:\n        axes = [0, 1]\n    plt.axis(axes)\n"
+     "    return np.linspace(axes[0], axes[1], 3)\n"),
     ("def fetch(p):\n    t = tarfile.open(p)\n    t.extractall(path=p)\n    t.close()\n    return 1\n",
      "def fetch(p):\n    with tarfile.open(p) as t:\n        t.extractall(path=p)\n    return 1\n"),
     ("f = open('a')\ng = open('b')\ntext = f.read() + g.read()\ng.close()\nf.close()\n",
@@ -49,6 +52,8 @@ def test_each_rewrite(before: str, after: str) -> None:
     "f = open('a')\ntext = f.read()\n",  # never closed: where it would close is not known
     "def count(x, seen=[]):\n    seen.append(x)\n    return len(seen)\n",  # a cache: the shared default is meant
     "def f(x, memo={}):\n    memo[x] = 1\n    return memo\n",
+    "def f(x, seen=[]):\n    add(seen, x)\n",  # the notebook's own function may change it
+    "def f(seen=[]):\n    np.random.shuffle(seen)\n",
     "def f(cols=[A]):\n    return len(cols)\n",  # the default reads a name
     'def f(x=[1]):\n    """Only a docstring."""\n',
     "def f(p):\n    _b = 5\n    a, b = p\n    return a + _b\n",  # `_b` is taken

@@ -377,12 +377,33 @@ def _only_read(function: ast.AST, name: str) -> bool:
         elif isinstance(parent, ast.Subscript):
             if not isinstance(parent.ctx, ast.Load):
                 return False
+        elif isinstance(parent, ast.keyword):
+            if not _library_call(parents.get(parent)):
+                return False
         elif not (isinstance(parent, ast.Compare)
                   or isinstance(parent, (ast.For, ast.comprehension)) and parent.iter is sub
-                  or isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name)
-                  and parent.func.id in _READING_CALLS):
+                  or isinstance(parent, ast.Call) and sub in parent.args and (
+                      isinstance(parent.func, ast.Name) and parent.func.id in _READING_CALLS
+                      or _library_call(parent))):
             return False
     return True
+
+
+def _library_call(node: ast.AST | None) -> bool:
+    """A call of a module's function or method (``plt.axis(axes)``, ``np.linspace(*r)``), not of
+    the notebook's own functions, which could change what they are given, nor of a shuffle."""
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return False
+    root = node.func
+    while isinstance(root, ast.Attribute):
+        root = root.value  # type: ignore[assignment]
+    return isinstance(root, ast.Name) and root.id in _LIBRARIES and node.func.attr not in _MUTATING_CALLS
+
+
+#: The usual names of libraries a notebook calls; their functions do not change a list they are given...
+_LIBRARIES = frozenset({"np", "numpy", "plt", "pd", "pandas", "sns", "math", "os", "json", "matplotlib", "scipy"})
+#: ...except these, which change it in place.
+_MUTATING_CALLS = frozenset({"shuffle", "sort", "heapify", "heappush", "heappop", "insort", "put"})
 
 
 #: Builtins that read an argument without changing or keeping it.
