@@ -1124,7 +1124,7 @@ def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, 
         steps between: the axes are a value passed between steps, not one report step.
     """
     while True:
-        groups = _merge_drawn_again(_groups(ir))
+        groups = _merge_drawn_again(_groups(ir), ir)
         group_of = {s.position: index for index, (_, _, stmts) in enumerate(groups) for s in stmts}
         latest: dict[str, Stmt] = {}
         demote: set[int] = set()
@@ -1145,15 +1145,28 @@ def _figure_groups_settled(ir: NotebookIR) -> tuple[NotebookIR, list[tuple[str, 
                          for index in demote for s in groups[index][2]})
 
 
-def _merge_drawn_again(groups: list[tuple[str, str | None, list[Stmt]]]) -> list[tuple[str, str | None, list[Stmt]]]:
+def _merge_drawn_again(groups: list[tuple[str, str | None, list[Stmt]]], ir: NotebookIR
+                       ) -> list[tuple[str, str | None, list[Stmt]]]:
     """A figure group that a later figure group draws on again joins it: one report step,
     placed where the drawing ends, so the figure and its axes never travel between steps.
 
     NB: `fig, ax = plt.subplots()` in cell 3, `y = x * 2` in cell 4, `ax.plot(x, y)` in cell 5:
         one figure step after `y`. It is done only when what the earlier group reads is not
         written in between, and nothing in between reads what it binds; otherwise the earlier
-        group becomes code (``_figure_groups_settled``).
+        group becomes code (``_figure_groups_settled``). A global random state counts as a name:
+        draws keep their order (ch09: a figure's draws moved after a later cell's `np.random`
+        would change every value drawn after them).
     """
+    randomness = {s.position: any(_global_random(s, ir)) for _, _, group in groups for s in group}
+    # NB: which statement bound the value each read sees: `ax` read in cell 5 may be cell 4's own
+    binder: dict[tuple[int, str], int] = {}
+    latest: dict[str, int] = {}
+    for s in ir.statements:
+        for name in s.reads:
+            if name in latest:
+                binder[(s.position, name)] = latest[name]
+        for name in s.writes:
+            latest[name] = s.position
     groups = list(groups)
     merged = True
     while merged:
@@ -1161,15 +1174,17 @@ def _merge_drawn_again(groups: list[tuple[str, str | None, list[Stmt]]]) -> list
         for j, (kind, title, statements) in enumerate(groups):
             if kind != "figure":
                 continue
-            reads = {n for s in statements for n in s.reads}
+            sources = {binder[(s.position, n)] for s in statements for n in s.reads if (s.position, n) in binder}
             for i in range(j - 1, -1, -1):
                 earlier_kind, earlier_title, earlier = groups[i]
                 binds = {n for s in earlier for n in s.writes}
-                if earlier_kind != "figure" or binds.isdisjoint(reads):
+                if earlier_kind != "figure" or sources.isdisjoint(s.position for s in earlier):
                     continue
                 between = [s for _, _, group in groups[i + 1:j] for s in group]
                 needs = {n for s in earlier for n in s.reads} - binds
-                if any(needs & set(s.writes) or binds & set(s.reads) or binds & set(s.writes) for s in between):
+                draws = any(randomness[s.position] for s in earlier)
+                if any(needs & set(s.writes) or binds & set(s.reads) or binds & set(s.writes)
+                       or draws and randomness[s.position] for s in between):
                     break
                 groups[j] = ("figure", title or earlier_title, [*earlier, *statements])
                 del groups[i]
