@@ -30,6 +30,9 @@ from distill.convert.tidy import tidy
      "def fetch(p):\n    with tarfile.open(p) as t:\n        t.extractall(path=p)\n    return 1\n"),
     ("f = open('a')\ng = open('b')\ntext = f.read() + g.read()\ng.close()\nf.close()\n",
      "with open('a') as f:\n    with open('b') as g:\n        text = f.read() + g.read()\n"),
+    ("f = open('a.png', 'rb')\nimage = f.read()\nsize = len(image)\n",
+     "with open('a.png', 'rb') as f:\n    image = f.read()\nsize = len(image)\n"),
+    ("f = open('c.json')\nconf = json.load(f)\n", "with open('c.json') as f:\n    conf = json.load(f)\n"),
 ])
 def test_each_rewrite(before: str, after: str) -> None:
     assert tidy(before) == after
@@ -49,7 +52,7 @@ def test_each_rewrite(before: str, after: str) -> None:
     "a, b = pair\n",  # module level: the linters only ask it of functions
     "def f():\n    a, b = g()\n    return locals()\n",
     "def f(x=[1]): return x\n",  # the body shares the line
-    "f = open('a')\ntext = f.read()\n",  # never closed: where it would close is not known
+    "f = open('a')\nreader = csv.reader(f)\nrows = list(reader)\n",  # never closed, and read lazily after
     "def count(x, seen=[]):\n    seen.append(x)\n    return len(seen)\n",  # a cache: the shared default is meant
     "def f(x, memo={}):\n    memo[x] = 1\n    return memo\n",
     "def f(x, seen=[]):\n    add(seen, x)\n",  # the notebook's own function may change it

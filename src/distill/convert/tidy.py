@@ -18,7 +18,8 @@ Responsibilities:
     ``if x is None: x = []`` (a fresh value per call, as the author meant);
   - a name a tuple assignment in a function binds and nothing reads → ``_name``;
   - ``f = open(...)``, ..., ``f.close()`` in one block → ``with open(...) as f:`` around the
-    statements between (the file closes where it did, and on an error too).
+    statements between (the file closes where it did, and on an error too); a file never
+    closed, whose every use reads or writes it whole, closes after its last use.
 
 Every rewrite is checked: the module must still parse, and the rewrites that change no
 expression (prefixes, parentheses, raw strings) must leave the same AST; a rewrite that
@@ -470,13 +471,24 @@ def _closed_files(code: str, tree: ast.Module) -> str:
                 if name is None:
                     continue
                 close = next((j for j in range(i + 1, len(block)) if _closes(block[j], name)), None)
-                if close is None or any(_mentions(later, name) for later in block[close + 1:]):
+                if close is not None and any(_mentions(later, name) for later in block[close + 1:]):
                     continue
-                ending = block[close]
+                if close is None:
+                    # NB: never closed: the `with` ends after the last use, when every use reads or
+                    #     writes it whole (`f.read()`, `json.load(f)`), so nothing made from it is lazy
+                    uses = [j for j in range(i + 1, len(block)) if _mentions(block[j], name)]
+                    if not uses or not all(_consumed_only(block[j], name) for j in uses):
+                        continue
+                    ending, end_line = block[uses[-1]], block[uses[-1]].end_lineno or block[uses[-1]].lineno
+                else:
+                    ending = block[close]
+                    end_line = ending.lineno - 1
+                    if lines[ending.lineno - 1].strip() != f"{name}.close()":
+                        continue
                 first_line = lines[opened.lineno - 1]
                 value = opened.value
                 value_end = value.end_lineno or value.lineno
-                if (opened.end_lineno or opened.lineno) != value_end or lines[ending.lineno - 1].strip() != f"{name}.close()":
+                if (opened.end_lineno or opened.lineno) != value_end:
                     continue
                 pad = first_line[:opened.col_offset]
                 if pad.strip():
@@ -484,10 +496,10 @@ def _closed_files(code: str, tree: ast.Module) -> str:
                 head = lines[opened.lineno - 1:value_end]
                 head[0] = pad + "with " + head[0][len(pad):].split("=", 1)[1].lstrip()
                 head[-1] = head[-1].rstrip() + f" as {name}:"
-                inner = "\n".join(lines[value_end:ending.lineno - 1])
+                inner = "\n".join(lines[value_end:end_line])
                 body = indent(inner, "    ") if inner.strip() else pad + "    pass"
-                new = [*lines[:opened.lineno - 1], *head, body, *lines[ending.lineno:]]
-                return "\n".join(new)
+                rest = lines[ending.lineno:] if close is not None else lines[end_line:]
+                return "\n".join([*lines[:opened.lineno - 1], *head, body, *rest])
     return code
 
 
@@ -505,6 +517,26 @@ def _closes(statement: ast.stmt, name: str) -> bool:
     return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) and not statement.value.args \
         and isinstance(statement.value.func, ast.Attribute) and statement.value.func.attr == "close" \
         and isinstance(statement.value.func.value, ast.Name) and statement.value.func.value.id == name
+
+
+#: Calls that read or write a whole open file: ``f.read()``, ``json.load(f)``.
+_WHOLE_FILE_METHODS = frozenset({"read", "readlines", "write", "writelines"})
+_WHOLE_FILE_LOADERS = frozenset({"json.load", "json.dump", "pickle.load", "pickle.dump", "yaml.safe_load",
+                                 "yaml.load", "yaml.safe_dump", "yaml.dump"})
+
+
+def _consumed_only(statement: ast.stmt, name: str) -> bool:
+    """Whether every use of the open file ``name`` in ``statement`` reads or writes it whole."""
+    allowed: set[int] = set()
+    for sub in ast.walk(statement):
+        if not isinstance(sub, ast.Call):
+            continue
+        func = sub.func
+        if isinstance(func, ast.Attribute) and func.attr in _WHOLE_FILE_METHODS and isinstance(func.value, ast.Name):
+            allowed.add(id(func.value))
+        elif ast.unparse(func) in _WHOLE_FILE_LOADERS:
+            allowed.update(id(a) for a in sub.args if isinstance(a, ast.Name))
+    return all(id(sub) in allowed for sub in ast.walk(statement) if isinstance(sub, ast.Name) and sub.id == name)
 
 
 def _mentions(statement: ast.stmt, name: str) -> bool:
