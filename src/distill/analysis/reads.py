@@ -235,8 +235,12 @@ def _locals(node: ast.AST) -> tuple[frozenset[str], dict[str, ast.expr | None]]:
 
 def _path_defaults(node: ast.AST, constants: Mapping[str, ast.expr], modules: Mapping[str, str],
                    file: str | None) -> dict[str, ast.expr]:
-    """A function's parameters whose default value is a path known from source, with that value."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    """A function's parameters whose default value is a path known from source, with that value.
+
+    NB: not a step's: its `Path` params are data inputs already, hashed with their reason
+    """
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or any(
+            _callee(d.func if isinstance(d, ast.Call) else d) == "step" for d in node.decorator_list):
         return {}
     args = node.args
     positional = [*args.posonlyargs, *args.args]
