@@ -28,8 +28,9 @@ import warnings
 from dataclasses import dataclass
 
 from ..analysis.cells import dotted_name
+from ..analysis.scope import free_names, module_reads, own_nodes
 from .ir import SHOW_CALLS, NotebookIR, Stmt
-from .plan import ConversionPlan, Helper, Param, StepPlan
+from .plan import ConversionPlan, Helper, Param, StepPlan, init_method, self_name
 
 INDENT = "    "
 
@@ -643,8 +644,6 @@ def used_names(code: str) -> set[str]:
     NB: a name a function imports for itself (`import pytrends` inside a method) is not one:
         importing it at the top too would be an unused import, then a redefinition
     """
-    from ..analysis.scope import free_names
-
     names: set[str] = set()
     for statement in quiet_parse(code).body:
         names |= free_names(statement).reads
@@ -693,20 +692,11 @@ def pipeline_module(plan: ConversionPlan, package: str, title: str, local_module
 
 def _rewritten(s: Stmt, plan: ConversionPlan) -> str:
     """The code of a statement emitted as it is (a setting), its secrets read from the environment."""
-    rewrites = _secret_rewrites(plan, s)
+    rewrites = plan.secret_exprs.get(s.position)
     if not rewrites:
         return s.code
     tree = quiet_parse(s.code)
     return apply_edits(s.code, expression_edits(tree, s.code.split("\n"), rewrites))
-
-
-def _secret_rewrites(plan: ConversionPlan, s: Stmt) -> dict[str, str]:
-    """The rewrites of ``s`` that read a secret from the environment (``plan._secret_literals``).
-
-    NB: only these apply outside a step: a path rewrite names a step's param, which a helper or
-        a setting does not have
-    """
-    return {dump: text for dump, text in plan.inline_exprs.get(s.position, {}).items() if text.startswith("os.environ[")}
 
 
 def expression_edits(tree: ast.AST, lines: list[str], rewrites: dict[str, str]) -> list[Edit]:
@@ -763,7 +753,7 @@ def lib_module(plan: ConversionPlan, title: str, local_modules: set[str]) -> str
                 edits.extend(_signature_edits(tree, lines, helper))
             if helper.sets:
                 edits.extend(_global_edits(tree, lines, helper))
-        edits.extend(expression_edits(tree, lines, _secret_rewrites(plan, helper.stmt)))
+        edits.extend(expression_edits(tree, lines, plan.secret_exprs.get(helper.stmt.position, {})))
         needs_functools |= uses_functools
         parts.append(one_statement_a_line(apply_edits(code, edits)))
     if any(step.kind == "query" for step in plan.steps):
@@ -814,9 +804,6 @@ def _class_edits(tree: ast.Module, lines: list[str], helper: Helper, helpers: di
                 return X[:, rooms_ix]          def f(self, X):
                                                    return X[:, self.rooms_ix]
     """
-    from ..analysis.scope import module_reads
-    from .plan import init_method, self_name
-
     node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == helper.name)
     init = init_method(node)
     assert init is not None
@@ -855,8 +842,6 @@ def _global_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Ed
             total += v           ->         return total
     Its own result, if it has one, comes first: ``return x`` -> ``return x, total``.
     """
-    from ..analysis.scope import own_nodes
-
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == helper.name)
     values = ", ".join(helper.sets)
     edits = _global_statements_out(node, lines)
@@ -883,8 +868,6 @@ def _global_edits(tree: ast.Module, lines: list[str], helper: Helper) -> list[Ed
 def _global_statements_out(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> list[Edit]:
     """Edits that take out the function's `global` statements (its names are parameters now:
     a name cannot be both)."""
-    from ..analysis.scope import own_nodes
-
     edits: list[Edit] = []
     for sub in own_nodes(node):
         if isinstance(sub, ast.Global):
@@ -898,8 +881,6 @@ def _global_statements_out(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: 
 
 def _only_statement(function: ast.FunctionDef | ast.AsyncFunctionDef, statement: ast.stmt) -> bool:
     """Whether ``statement`` is alone in its block, so that leaving it out would leave the block empty."""
-    from ..analysis.scope import own_nodes
-
     for sub in [function, *own_nodes(function)]:
         for field in ("body", "orelse", "finalbody"):
             block = getattr(sub, field, None)
@@ -968,7 +949,8 @@ RUN_QUERY = '''def run_query(sql_file, database, parameters, setup=None):
             return f"'{value}'"  # NB: written in quotes, '{name}': any text without a quote
         if isinstance(value, (int, float)) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value)):
             return str(value)
-        raise ValueError(f"{{{name}}} in {sql_file} must be a number or a name, not {value!r}")
+        raise ValueError(f"{{{name}}} in {sql_file} must be a number or a name, not {value!r}: set the param "
+                         f"{name} to one, or write '{{{name}}}' in quotes in the query for text")
 
     query = re.sub(r"'\\{(\\w+)\\}'|\\{(\\w+)\\}", put, Path(sql_file).read_text())
     if isinstance(database, Path):

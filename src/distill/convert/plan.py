@@ -145,6 +145,9 @@ class ConversionPlan:
     #: (environment variable, what the notebook gave the value to, cell)
     environment: tuple[tuple[str, str, int], ...] = ()
     scripts: dict[str, str] = field(default_factory=dict)  # SQL files that build an in-memory database
+    #: their rewrites alone (also in ``inline_exprs``): the only ones a helper or a setting gets,
+    #: since a path rewrite names a step's param, which neither has
+    secret_exprs: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 def plan_conversion(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
@@ -169,7 +172,9 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     params, inline = _inline_paths(ir, folder, params, made)
     params, exprs, globs = _computed_paths(ir, folder, params, inline, made)
     exprs = _rewrite_moved(ir, exprs, moved)
-    exprs, environment = _secret_literals(ir, params, exprs)
+    secret_exprs, environment = _secret_literals(ir, params)
+    for position, rewrites in secret_exprs.items():
+        exprs = {**exprs, position: {**exprs.get(position, {}), **rewrites}}
     ir = _kernel_magics(ir, log)
     helpers, constants = _helpers(ir, params, log)
     ir = _chdir(ir, log)
@@ -180,7 +185,7 @@ def _plan(ir: NotebookIR, log: Log, folder: Path) -> ConversionPlan:
     params, copies, data_notes = _place_data(params)
     return ConversionPlan(ir, steps, params, helpers, inline, exprs, globs, module_paths,
                           {target: original for original, target in moved.items()}, copies, data_notes, constants,
-                          environment, scripts)
+                          environment, scripts, secret_exprs)
 
 
 def _place_data(params: dict[str, Param]) -> tuple[dict[str, Param], dict[str, Path], list[Note]]:
@@ -628,19 +633,20 @@ def _secrets(ir: NotebookIR, params: dict[str, Param]) -> tuple[NotebookIR, dict
     return ir.revised(changed), params
 
 
-def _secret_literals(ir: NotebookIR, params: dict[str, Param], exprs: dict[int, dict[str, str]]
+def _secret_literals(ir: NotebookIR, params: dict[str, Param]
                      ) -> tuple[dict[int, dict[str, str]], tuple[tuple[str, str, int], ...]]:
     """A secret written inline, where it cannot become a param (set on a library's config
     attribute, given to a keyword, inside a helper), is read from the environment instead:
     its literal becomes ``os.environ["NAME"]``, named after what it is given to.
 
     NB: quandl.ApiConfig.api_key = "rFs..."   ->   quandl.ApiConfig.api_key = os.environ["QUANDL_API_KEY"]
-    Returns the expression rewrites with these added, and each variable with where it is read.
+    Returns these rewrites (statement position -> {``ast.dump`` of the literal: its replacement}),
+    and each variable with where it is read.
     """
     taken = {p.env for p in params.values() if p.env is not None}
     variables: dict[str, str] = {}  # secret -> variable
     where: list[tuple[str, str, int]] = []
-    out = {position: dict(rewrites) for position, rewrites in exprs.items()}
+    out: dict[int, dict[str, str]] = {}
     for s in ir.statements:
         if s.kind == "param" or not s.analysis.strings:
             continue
@@ -818,8 +824,10 @@ def _helpers(ir: NotebookIR, params: dict[str, Param], log: Log) -> tuple[dict[s
         if s.kind != "helper":
             continue
         for fn in s.analysis.functions:
-            # NB: a call that keeps the result (`x = add(1)`) gets it first, even a None
-            returns = _returns_value(s.node) or any(_assigned_call(o.node, fn.name) for o in ir.statements)
+            # NB: only a function that sets globals returns more than before; a call that keeps the
+            #     result (`x = add(1)`) gets it first, even a None
+            returns = bool(fn.writes) and (_returns_value(s.node)
+                                           or any(_assigned_call(o.node, fn.name) for o in ir.statements))
             helpers[fn.name] = Helper(fn.name, s, fn.kind, mutates=tuple(dict.fromkeys((*fn.mutates, *fn.writes))),
                                       sets=tuple(sorted(fn.writes)), returns=returns)
             direct[fn.name] = set(fn.reads)
@@ -868,7 +876,6 @@ def _definition_constants(ir: NotebookIR, helpers: dict[str, Helper], not_data: 
         builtins and other such constants, and nothing changed it in place since, is copied
         into lib.py (the default then has the value it had in the notebook); else refused.
     """
-
     binders: dict[str, list[Stmt]] = {}
     for s in ir.statements:
         for name in s.binds:
@@ -951,7 +958,8 @@ def _global_problem(ir: NotebookIR, definition: Stmt, name: str) -> str | None:
     if isinstance(node, ast.AsyncFunctionDef) or any(isinstance(sub, (ast.Yield, ast.YieldFrom))
                                                      for sub in own_nodes(node)):
         return "it is a generator or a coroutine"
-    nested = [sub for sub in ast.walk(node) if isinstance(sub, (ast.Global, ast.Nonlocal)) and sub not in own_nodes(node)]
+    own = {id(sub) for sub in own_nodes(node)}
+    nested = [sub for sub in ast.walk(node) if isinstance(sub, (ast.Global, ast.Nonlocal)) and id(sub) not in own]
     if nested:
         return f"a function inside it declares `global` or `nonlocal` (line {nested[0].lineno})"
     for s in ir.statements:
@@ -1024,7 +1032,6 @@ def class_needs_problem(helper: Helper, needing: set[str]) -> str | None:
     NB: the notebook's method read the variable when it ran, the converted one reads the value
         given when the object was made; verify compares what the two compute
     """
-
     node = class_definition(helper)
     if node is None:
         return "it is not defined by a class statement of its own"

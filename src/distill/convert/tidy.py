@@ -40,12 +40,19 @@ from ..analysis.scope import FUNCTIONS, own_nodes
 
 
 def tidy(code: str) -> str:
-    """``code`` with the rewrites above applied, each one only if it passes its check."""
+    """``code`` with the rewrites above applied, each one only if it passes its check.
+
+    The tree each accepted rewrite is checked with is the one the next rewrite reads: the
+    module is parsed once per rewrite, not twice.
+    """
+    tree = _parse(code)
+    if tree is None:
+        return code
     for rewrite, same_tree in ((_string_prefixes, True), (_empty_bases, True), (_format_calls, False),
                                (_percent_formats, False), (_mutable_defaults, False), (_unused_unpacked, False)):
-        code = _checked(code, rewrite, same_tree)
+        code, tree = _checked(code, tree, rewrite, same_tree)
     for _ in range(MAX_WITH_REWRITES):
-        rewritten = _checked(code, _closed_files, False)
+        rewritten, tree = _checked(code, tree, _closed_files, False)
         if rewritten == code:
             break
         code = rewritten
@@ -56,27 +63,34 @@ def tidy(code: str) -> str:
 MAX_WITH_REWRITES = 50
 
 
-def _checked(code: str, rewrite: Callable[[str, ast.Module], str], same_tree: bool) -> str:
+def _parse(code: str) -> ast.Module | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            before = ast.parse(code)
-            after = rewrite(code, before)
-            if after == code:
-                return code
-            tree = ast.parse(after)
+            return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _checked(code: str, tree: ast.Module, rewrite: Callable[[str, ast.Module], str], same_tree: bool
+             ) -> tuple[str, ast.Module]:
+    """``rewrite(code)`` and its tree when it parses (and, if ``same_tree``, leaves the same AST);
+    else ``code`` and ``tree`` as they were."""
+    try:
+        after = rewrite(code, tree)
     except (SyntaxError, ValueError, tokenize.TokenError, IndentationError):
-        return code
-    if same_tree and _dump(tree) != _dump(before):
-        return code
-    return after
+        return code, tree
+    if after == code:
+        return code, tree
+    parsed = _parse(after)
+    if parsed is None or same_tree and _dump(parsed) != _dump(tree):
+        return code, tree
+    return after, parsed
 
 
 def _dump(tree: ast.AST) -> str:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant):
-            node.kind = None  # NB: `u"x"` and `"x"` differ only in this field
-    return ast.dump(tree)
+    """The tree's dump, without the one field in which ``u"x"`` and ``"x"`` differ."""
+    return ast.dump(tree).replace(", kind='u'", "")
 
 
 # -- edits ---------------------------------------------------------------------------------

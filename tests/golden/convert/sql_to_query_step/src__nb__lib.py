@@ -27,7 +27,8 @@ def run_query(sql_file, database, parameters, setup=None):
             return f"'{value}'"  # NB: written in quotes, '{name}': any text without a quote
         if isinstance(value, (int, float)) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value)):
             return str(value)
-        raise ValueError(f"{{{name}}} in {sql_file} must be a number or a name, not {value!r}")
+        raise ValueError(f"{{{name}}} in {sql_file} must be a number or a name, not {value!r}: set the param "
+                         f"{name} to one, or write '{{{name}}}' in quotes in the query for text")
 
     query = re.sub(r"'\{(\w+)\}'|\{(\w+)\}", put, Path(sql_file).read_text())
     if isinstance(database, Path):
